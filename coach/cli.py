@@ -1,0 +1,54 @@
+"""The `coach` command: a thin dispatcher; each subcommand lives in coach/commands/<name>.py.
+
+A command module defines `register(subparsers)` which adds its parser and sets
+`func=run` where `run(args) -> int`. Modules are imported lazily by name so that a
+missing optional extra (voice, web) only breaks the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import config  # noqa: F401  (sets privacy environment defaults first)
+from .errors import CoachError
+
+COMMANDS = ["ingest", "ask", "eval", "chat", "sessions", "screen", "serve", "say"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coach",
+        description="Trust Coach: a private, offline coach for working through trust issues.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"coach.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("coach.commands"):
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CoachError as exc:
+        print(f"coach: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
