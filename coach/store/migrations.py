@@ -1,0 +1,179 @@
+"""Named, ordered schema migrations, the same for SQLite and PostgreSQL, recorded in `migrations`.
+
+Each migration is a function of a Connection, applied once, in order, inside one write
+transaction (both databases roll DDL back on failure). Never edit a released migration:
+append a new one, then update `TABLES` below (the shape the queries use) to match; the test
+suite checks that the migrated database and `TABLES` agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
+from sqlalchemy import Connection
+
+from .db import StoreError, write_tx
+
+# Any fixed number: PostgreSQL processes starting at once queue on this lock.
+_PG_LOCK_KEY = 0x7C0AC4
+
+
+def _fk() -> ForeignKey:
+    return ForeignKey("sessions.id", ondelete="CASCADE")
+
+
+def _now_col(name: str) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=False)
+
+
+def _v1_tables(md: MetaData) -> None:
+    """The first schema. Frozen: later changes go in new migrations."""
+    Table(
+        "sessions", md,
+        Column("id", String(64), primary_key=True),
+        _now_col("created_at"),
+        _now_col("updated_at"),
+        Column("title", Text, nullable=False, default=""),
+        Column("role", String, nullable=False, default="unknown"),
+        Column("region", String, nullable=True),
+        Column("stage", String, nullable=True),
+        Column("history_opt_in", Boolean, nullable=False, default=False),
+        Column("backend", String, nullable=True),
+    )
+    Table(
+        "turns", md,
+        Column("session_id", String(64), _fk(), nullable=False),
+        Column("idx", Integer, nullable=False),
+        Column("role", String, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("stage", String, nullable=True),
+        Column("sources", JSON, nullable=True),
+        Column("safety", JSON, nullable=True),
+        Column("backend", String, nullable=True),
+        _now_col("created_at"),
+        Column("status", String, nullable=False, default="done"),
+        PrimaryKeyConstraint("session_id", "idx"),
+        CheckConstraint("role IN ('user', 'assistant')", name="turns_role"),
+        CheckConstraint("status IN ('pending', 'done', 'failed')", name="turns_status"),
+    )
+    Table(
+        "plans", md,
+        Column("session_id", String(64), _fk(), primary_key=True),
+        Column("items", JSON, nullable=False),
+        Column("agreed", Boolean, nullable=False, default=False),
+        _now_col("updated_at"),
+    )
+    Table(
+        "safety_events", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("session_id", String(64), _fk(), nullable=False),
+        Column("turn_idx", Integer, nullable=True),
+        Column("kind", String, nullable=False),
+        Column("category", String, nullable=False),
+        Column("level", String, nullable=False),
+        Column("detail", JSON, nullable=True),
+        _now_col("created_at"),
+        CheckConstraint(
+            "kind IN ('screening', 'output_rail', 'fallback')", name="safety_events_kind"
+        ),
+        Index("ix_safety_events_session", "session_id"),
+    )
+    Table(
+        "checkins", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("session_id", String(64), _fk(), nullable=False),
+        Column("rating", Integer, nullable=False),
+        _now_col("created_at"),
+        CheckConstraint("rating >= 0 AND rating <= 10", name="checkins_rating"),
+        Index("ix_checkins_created", "created_at"),
+        Index("ix_checkins_session", "session_id"),
+    )
+    Table(
+        "summaries", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("session_id", String(64), _fk(), nullable=False),
+        Column("text", Text, nullable=False),
+        _now_col("created_at"),
+        Index("ix_summaries_session", "session_id"),
+    )
+
+
+def _m0001_initial(conn: Connection) -> None:
+    md = MetaData()
+    _v1_tables(md)
+    md.create_all(conn)
+
+
+# Order matters and names are forever: they are what the `migrations` table records.
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("0001_initial", _m0001_initial),
+]
+
+_bookkeeping = MetaData()
+MIGRATIONS_TABLE = Table(
+    "migrations", _bookkeeping,
+    Column("name", String(200), primary_key=True),
+    _now_col("applied_at"),
+)
+
+# The current shape of every table, as queries see it (equals v1 until a migration changes it).
+METADATA = MetaData()
+_v1_tables(METADATA)
+TABLES = METADATA.tables
+
+
+def applied(engine: Engine) -> list[str]:
+    """Names of the migrations recorded in the database, in the order they were applied."""
+    with write_tx(engine) as conn:
+        MIGRATIONS_TABLE.create(conn, checkfirst=True)
+        rows = conn.execute(
+            select(MIGRATIONS_TABLE.c.name).order_by(
+                MIGRATIONS_TABLE.c.applied_at, MIGRATIONS_TABLE.c.name
+            )
+        )
+        return [r.name for r in rows]
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied now (often none)."""
+    with write_tx(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # SQLite's BEGIN IMMEDIATE already serialises; PostgreSQL needs an explicit lock.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        MIGRATIONS_TABLE.create(conn, checkfirst=True)
+        done = set(conn.scalars(select(MIGRATIONS_TABLE.c.name)))
+        known = {name for name, _ in MIGRATIONS}
+        if done - known:
+            raise StoreError(
+                "The session database was written by a newer version of Trust Coach; "
+                "please update Trust Coach to open it."
+            )
+        now_applied = []
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            step(conn)
+            conn.execute(
+                MIGRATIONS_TABLE.insert().values(name=name, applied_at=datetime.now(timezone.utc))
+            )
+            now_applied.append(name)
+        return now_applied
