@@ -72,7 +72,7 @@ def to_markdown(snapshot) -> str:
     """A readable Markdown document: header, conversation with sources, plan, check-ins."""
     s = snapshot.session
     out = [
-        f"# {_clean(s.title) or 'Trust Coach session'}",
+        f"# {_one_line(s.title) or 'Trust Coach session'}",
         "",
         f"- Started: {_when(s.created_at)}",
         f"- Last active: {_when(s.updated_at)}",
@@ -114,7 +114,7 @@ def to_text(snapshot) -> str:
     """The transcript as plain text for a terminal (`coach sessions show`)."""
     s = snapshot.session
     out = [
-        f"{_clean(s.title) or 'Untitled session'}  [{s.id}]",
+        f"{_one_line(s.title) or 'Untitled session'}  [{s.id}]",
         f"Started {_when(s.created_at)}, last active {_when(s.updated_at)}, "
         f"{len(snapshot.turns)} turns",
         "",
@@ -147,6 +147,10 @@ def _when(value: datetime) -> str:
 
 def _clean(value: Any) -> str:
     return _CONTROL.sub("\ufffd", str(value or ""))
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value or "").split())
 
 
 def _quote(value: str) -> str:
