@@ -1,0 +1,77 @@
+"""Language-model backends behind one small streaming interface, picked by name."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from coach.errors import CoachError
+from coach.llm.base import (
+    LLMBackend,
+    LLMBadResponse,
+    LLMError,
+    LLMTimeout,
+    LLMUnavailable,
+    LLMUnsupported,
+    RequestPolicy,
+)
+
+__all__ = [
+    "LLMBackend",
+    "LLMError",
+    "LLMUnavailable",
+    "LLMTimeout",
+    "LLMBadResponse",
+    "LLMUnsupported",
+    "RequestPolicy",
+    "get_backend",
+    "register_backend",
+    "backend_names",
+]
+
+
+def _local(**overrides: Any) -> LLMBackend:
+    from coach.llm.local import LocalBackend  # heavy: joins/verifies the model on first use
+
+    return LocalBackend(**overrides)
+
+
+def _openai(**overrides: Any) -> LLMBackend:
+    from coach.llm.openai_backend import Endpoint, OpenAIBackend
+
+    endpoint = Endpoint.from_env(
+        base_url=overrides.pop("base_url", None),
+        api_key=overrides.pop("api_key", None),
+        model=overrides.pop("model", None),
+    )
+    return OpenAIBackend(endpoint=endpoint, **overrides)
+
+
+def _fake(**overrides: Any) -> LLMBackend:
+    from coach.llm.fake import FunctionLLM, ScriptedLLM
+
+    if "fn" in overrides:
+        return FunctionLLM(overrides["fn"])
+    return ScriptedLLM(overrides.get("replies", []))
+
+
+_REGISTRY: dict[str, Callable[..., LLMBackend]] = {"local": _local, "openai": _openai, "fake": _fake}
+
+
+def register_backend(name: str, factory: Callable[..., LLMBackend]) -> None:
+    """Make `get_backend(name)` build a backend with `factory(**overrides)` (e.g. the engine's scripted one)."""
+    _REGISTRY[name.lower()] = factory
+
+
+def backend_names() -> list[str]:
+    """Names get_backend accepts."""
+    return sorted(_REGISTRY)
+
+
+def get_backend(name: str | None = None, **overrides: Any) -> LLMBackend:
+    """Build the backend called `name` (default: env COACH_LLM, else "local")."""
+    chosen = (name or os.environ.get("COACH_LLM") or "local").strip().lower()
+    factory = _REGISTRY.get(chosen)
+    if factory is None:
+        raise CoachError(f"Unknown language model backend {chosen!r}; choose one of: {', '.join(backend_names())}.")
+    return factory(**overrides)
