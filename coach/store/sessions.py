@@ -38,7 +38,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy import text as sql_text
 
 from ..errors import CoachError, InputError
-from .db import is_sqlite, make_engine, read_tx, write_tx
+from .db import StoreError, is_sqlite, make_engine, read_tx, write_tx
 from .migrations import TABLES, migrate
 
 ROLES = ("hurt_partner", "partner_who_broke_trust", "own_insecurity", "unknown")
@@ -198,12 +198,15 @@ class SessionStore:
 
     def integrity_check(self) -> bool:
         """True when the database is sound (SQLite integrity + foreign keys; else reachable)."""
-        with read_tx(self._engine) as conn:
-            if is_sqlite(self._engine):
-                rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
-                orphans = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                return rows == ["ok"] and not orphans
-            return conn.execute(sql_text("SELECT 1")).scalar() == 1
+        try:
+            with read_tx(self._engine) as conn:
+                if is_sqlite(self._engine):
+                    rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+                    orphans = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    return rows == ["ok"] and not orphans
+                return conn.execute(sql_text("SELECT 1")).scalar() == 1
+        except StoreError:
+            return False  # too damaged (or unreachable) even to be checked
 
     # -- sessions ------------------------------------------------------------------------
     def create_session(self, **fields: Any) -> Session:
