@@ -213,3 +213,9 @@ def test_long_sentences_are_cut_at_a_comma():
     parts = split_sentences(text)
     assert len(parts) > 1 and all(len(p) <= 240 for p in parts)
     assert " ".join(parts) == text
+
+
+def test_float_samples_on_the_int16_scale_are_rescaled_not_clipped():
+    signal = tone(0.5, 16000)
+    audio = from_array(16000, signal * 32767.0)
+    assert np.max(np.abs(audio.samples - signal)) < 1e-3

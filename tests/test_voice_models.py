@@ -147,6 +147,12 @@ def test_streaming_starts_before_the_whole_reply_is_spoken():
     assert abs(streamed - len(total[1])) < 0.15 * len(total[1])
 
 
+def test_write_wav_to_a_missing_folder_fails_plainly(tmp_path):
+    with pytest.raises(CoachError, match="Couldn't write"):
+        voice.write_wav(tmp_path / "no" / "such" / "reply.wav", "Hello.")
+    assert not (tmp_path / "no").exists()
+
+
 def test_tts_rejects_text_with_no_words():
     with pytest.raises(CoachError, match="no words"):
         voice.synthesize("** ## ---")

@@ -40,22 +40,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the spoken text as WAV to a file or to standard output."""
-    from ..voice import wav_bytes
+    from ..voice import wav_bytes, write_wav
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    data = wav_bytes(text)
     if args.output == "-":
+        data = wav_bytes(text)
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return 0
     target = Path(args.output)
     if target.is_dir():
         raise CoachError(f"{target} is a folder; please give a file name ending in .wav.")
-    try:
-        target.write_bytes(data)
-    except OSError as exc:
-        raise CoachError(f"Couldn't write {target}: {exc.strerror or 'write failed'}.")
-    print(f"Wrote {target} ({_seconds(data):.1f} s of speech).", file=sys.stderr)
+    write_wav(target, text)
+    print(f"Wrote {target} ({_seconds(target.read_bytes()):.1f} s of speech).", file=sys.stderr)
     return 0
 
 

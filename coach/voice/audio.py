@@ -335,7 +335,11 @@ def _normalise(array: np.ndarray) -> np.ndarray:
         half = float(2 ** (8 * size - 1))
         return ((array.astype(np.float64) - half) / half).astype(np.float32)
     if kind == "f":
-        return np.clip(np.nan_to_num(array.astype(np.float32)), -1.0, 1.0)
+        values = np.nan_to_num(array.astype(np.float32))
+        if values.size and np.abs(values).max() > 2.0:
+            # Float samples on the int16 scale (some recorders do this): rescale, don't clip.
+            values = values / 32768.0
+        return np.clip(values, -1.0, 1.0)
     raise AudioError(
         f"Audio samples must be numbers (int16 or float), not {array.dtype}."
     )

@@ -118,4 +118,5 @@ def stt_available() -> tuple[bool, str]:
         import faster_whisper  # noqa: F401
     except ImportError:
         return False, f"Speech recognition is not installed: {INSTALL_HINT}."
-    return True, f"faster-whisper, model {path.name if path.name != 'model' else path.parent.name}"
+    name = path.name if os.environ.get("COACH_STT_MODEL") else "whisper tiny.en"
+    return True, f"faster-whisper, {name}"
