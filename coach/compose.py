@@ -1,0 +1,124 @@
+"""The deterministic composer: builds replies from prompt data and retrieved cards.
+
+It is the `scripted` backend, the fallback when an LLM fails, and the part of every reply
+that a small local model should not write (the idea and the question).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+from .config import data_dir
+from .flow import SessionState
+from .knowledge import Card
+
+_FEELINGS: list[tuple[str, re.Pattern[str]]] = [
+    ("hurt", re.compile(r"\b(hurt|hurting|heartbroken|broken|devastat\w*|crushed|betrayed)\b", re.I)),
+    ("anxious", re.compile(r"\b(anxious|anxiety|worried|worry|worrying|panic\w*|on edge|nervous|"
+                           r"overthink\w*|can'?t stop thinking|paranoid)\b", re.I)),
+    ("angry", re.compile(r"\b(angry|furious|mad|pissed|rage|resent\w*|livid)\b", re.I)),
+    ("scared", re.compile(r"\b(scared|afraid|terrified|fear|frightened)\b", re.I)),
+    ("confused", re.compile(r"\b(confused|don'?t know what to (do|think)|lost|unsure|torn)\b", re.I)),
+    ("guilty", re.compile(r"\b(guilty|guilt|ashamed|shame|regret\w*|i messed up|hate myself)\b", re.I)),
+    ("lonely", re.compile(r"\b(lonely|alone|isolated|disconnected|distant)\b", re.I)),
+    ("exhausted", re.compile(r"\b(exhausted|tired|drained|worn out|can'?t sleep|no energy)\b", re.I)),
+    ("jealous", re.compile(r"\b(jealous|jealousy|envious)\b", re.I)),
+    ("sad", re.compile(r"\b(sad|down|depressed|crying|cry|miserable|empty|numb)\b", re.I)),
+    ("frustrated", re.compile(r"\b(frustrat\w*|stuck|fed up|going in circles|same fight)\b", re.I)),
+    ("hopeful", re.compile(r"\b(hope|hopeful|want to make it work|want to fix|willing)\b", re.I)),
+]
+_SITUATIONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(affair|cheat\w*|unfaithful|slept with)\b", re.I), "after everything that's happened"),
+    (re.compile(r"\b(lie|lied|lies|lying|dishonest)\b", re.I), "about the dishonesty"),
+    (re.compile(r"\b(money|debt|spent|spending|savings)\b", re.I), "about what happened with money"),
+    (re.compile(r"\b(phone|texts?|messag\w*|social media|instagram|dms?)\b", re.I), "around the phone and messages"),
+    (re.compile(r"\b(child(hood)?|parents?|grew up|my dad|my mum|my mom)\b", re.I), "given what you carried from earlier in life"),
+]
+
+
+@lru_cache(maxsize=8)
+def _load(name: str) -> dict[str, Any]:
+    path = data_dir("prompts") / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name}: must be a mapping")
+    return data
+
+
+def prompts() -> dict[str, Any]:
+    return _load("coach")
+
+
+def detect_feelings(text: str) -> list[str]:
+    return [name for name, pat in _FEELINGS if pat.search(text)]
+
+
+def _situation(text: str) -> str:
+    for pat, phrase in _SITUATIONS:
+        if pat.search(text):
+            return f" {phrase}"
+    return ""
+
+
+def scripted_reflection(text: str, turn: int) -> str:
+    """One sentence reflecting the feeling in `text`, without guessing about the partner."""
+    p = prompts()
+    feelings = [f for f in detect_feelings(text) if f != "hopeful"][:2]
+    if not feelings:
+        if len(text.split()) <= 2:
+            return p["short_message_nudge"]
+        options = p["reflections_neutral"]
+        return options[turn % len(options)]
+    feeling = " and ".join(feelings)
+    options = p["reflections"]
+    return options[turn % len(options)].format(feeling=feeling, situation=_situation(text))
+
+
+def pick_question(card: Card, state: SessionState) -> str:
+    for q in card.questions:
+        if q not in state.asked:
+            return q
+    return card.questions[0] if card.questions else ""
+
+
+def stage_name(stage: str) -> str:
+    return prompts()["stage_names"].get(stage, stage.replace("_", " "))
+
+
+def coaching_reply(reflection: str, card: Card, question: str, *, intro: str = "",
+                   turn: int = 0) -> str:
+    """Reflection, then one idea from the card, then at most one question."""
+    leads = prompts()["idea_lead"]
+    idea = f"{leads[turn % len(leads)]} {card.tip}" if card.tip else ""
+    parts = [reflection.strip()]
+    if intro:
+        parts.append(intro)
+    if idea:
+        parts.append(idea)
+    body = " ".join(parts[:2]) if intro else parts[0]
+    rest = parts[2:] if intro else parts[1:]
+    paragraphs = [body, " ".join(rest)] if rest else [body]
+    if question:
+        paragraphs.append(question)
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def understand_reply(reflection: str, question: str) -> str:
+    return "\n\n".join(p for p in (reflection, question) if p)
+
+
+def plan_reply(state: SessionState) -> str:
+    p = prompts()["plan"]
+    if not state.plan_items:
+        return p["empty"]
+    items = "\n".join(f"{n}. {item}" for n, item in enumerate(state.plan_items[:5], 1))
+    return f"{p['intro']}\n\n{items}\n\n{p['ask']}"
+
+
+def plan_item_from(card: Card) -> str:
+    """A plan step from a card's tip (already phrased as something the user can do)."""
+    return card.tip.strip()

@@ -1,0 +1,480 @@
+"""The coaching engine: one user turn in, one safe, grounded, streamed reply out.
+
+Order of work for a turn (why: nothing the person writes is ever lost, and safety never waits
+on a model): validate → screen → store the user turn → safety protocol (no LLM) or coaching
+(retrieval → reflection by the LLM, or the composer → idea and question from a card) → output
+rails → store the reply. Any LLM failure falls back to the deterministic composer and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from . import compose
+from .errors import CoachError, InputError
+from .flow import COACHING_STAGES, SessionState, TurnPlan, advance, is_agreement, plan_turn
+from .knowledge import Card
+from .reflect import Reflector
+from .safety import screen
+from .safety.injection import detect_injection, meta_reply
+from .safety.output_rails import RailContext, check_reply
+from .safety.protocols import safety_reply
+from .safety.referral import should_refer
+from .safety.resources import normalise_region
+from .safety.types import Screening
+
+log = logging.getLogger("coach.engine")
+MAX_MESSAGE_CHARS = 10_000
+_HISTORY_FOR_SCREENING = 20
+
+
+@dataclass
+class TurnResult:
+    """Everything the CLI, web app and evals need about one answered turn."""
+
+    session: str
+    turn: int
+    user: str
+    reply: str
+    stage: str
+    sources: list[dict[str, str]]
+    safety: dict[str, str]
+    referral: bool
+    backend: str
+    quick_exit: bool = False
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    notice: str = ""
+    revised: bool = False
+    plan: list[str] = field(default_factory=list)
+    plan_agreed: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session": self.session, "turn": self.turn, "user": self.user, "reply": self.reply,
+            "stage": self.stage, "sources": self.sources, "safety": self.safety,
+            "referral": self.referral, "backend": self.backend, "quick_exit": self.quick_exit,
+            "resources": self.resources, "notice": self.notice, "plan": self.plan,
+            "plan_agreed": self.plan_agreed,
+        }
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of the reply that is safe to show now."""
+
+    text: str
+
+
+def _source(card: Card) -> dict[str, str]:
+    return {"id": card.id, "title": card.title, "stage": card.stage}
+
+
+def _resource_dict(r: Any) -> dict[str, Any]:
+    if hasattr(r, "to_dict"):
+        return r.to_dict()
+    return {k: getattr(r, k) for k in ("name", "phone", "text", "url", "hours") if hasattr(r, k)}
+
+
+class Coach:
+    """Runs structured sessions. Thread-safe: each session is served by one turn at a time."""
+
+    def __init__(self, llm: Any = None, store: Any = None, index: Any = None,
+                 region: str | None = None, strategy: str | None = None) -> None:
+        from .llm import get_backend
+        from .retrieval import get_index
+        from .store import SessionStore
+
+        self.store = store or SessionStore()
+        self.index = index or get_index()
+        name = llm if isinstance(llm, str) or llm is None else None
+        name = (name or os.environ.get("COACH_LLM") or "local").lower()
+        if name == "scripted":
+            self.llm = None
+        elif isinstance(llm, str) or llm is None:
+            self.llm = get_backend(name)
+        else:
+            self.llm = llm
+        self.backend_name = "scripted" if self.llm is None else getattr(self.llm, "name", name)
+        default_strategy = "full" if self.backend_name == "openai" else "compose"
+        self.strategy = (strategy or os.environ.get("COACH_STRATEGY") or default_strategy).lower()
+        self.reflector = Reflector(self.llm) if self.llm is not None else None
+        self.region = normalise_region(region or os.environ.get("COACH_REGION") or "international")
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ---- sessions ---------------------------------------------------------------------
+    def start_session(self, region: str | None = None, history_opt_in: bool = False,
+                      title: str = "") -> tuple[str, str]:
+        """Create a session and return (id, welcome message); the welcome is stored as turn 0."""
+        region = normalise_region(region or self.region)
+        session = self.store.create_session(title=title, region=region, stage="welcome",
+                                            history_opt_in=history_opt_in,
+                                            backend=self.backend_name)
+        p = compose.prompts()
+        summary = self.store.latest_summary() if history_opt_in else None
+        welcome = p["welcome_back"].format(summary=summary) if summary else p["welcome"]
+        self.store.add_assistant_turn(session.id, welcome, stage="welcome", sources=[],
+                                      safety={"category": "none", "level": "none"},
+                                      backend="scripted")
+        self._save_state(session.id, SessionState())
+        return session.id, welcome
+
+    def _lock(self, session_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(session_id, threading.Lock())
+
+    def _load_state(self, session_id: str) -> SessionState:
+        return SessionState.from_dict(self.store.get_state(session_id))
+
+    def _save_state(self, session_id: str, state: SessionState) -> None:
+        self.store.set_state(session_id, state.to_dict())
+
+    # ---- a turn -----------------------------------------------------------------------
+    def reply(self, session_id: str, text: str) -> TurnResult:
+        """Answer one user message (non-streaming convenience)."""
+        result = None
+        for event in self.respond(session_id, text):
+            if isinstance(event, TurnResult):
+                result = event
+        assert result is not None
+        return result
+
+    def respond(self, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
+        """Stream the reply to one user message: Delta events, then the TurnResult."""
+        text = validate_message(text)
+        with self._lock(session_id):
+            yield from self._respond(session_id, text)
+
+    def _respond(self, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
+        t0 = time.perf_counter()
+        session = self.store.get_session(session_id)
+        region = normalise_region(session.region or self.region)
+        state = self._load_state(session_id)
+        past = [t.text for t in self.store.turns(session_id) if t.role == "user"]
+        screening = screen(text, past[-_HISTORY_FOR_SCREENING:])
+        current = screen(text)
+        t_screen = time.perf_counter()
+        user_turn = self.store.add_user_turn(session_id, text, stage=state.stage,
+                                             safety=screening.to_dict())
+        if screening.category == "abuse" or current.category == "abuse":
+            state.abuse_raised = True
+        if screening.is_risk:
+            self.store.record_safety_event(session_id, "screening", category=screening.category,
+                                           level=screening.level, turn_idx=user_turn.idx,
+                                           detail={"reasons": list(screening.reasons)})
+        out = _Reply(stage=state.stage)
+        try:
+            if current.is_risk or (screening.level == "urgent"):
+                self._safety_turn(out, screening if screening.level == "urgent" else current,
+                                  region, state, text)
+            elif (inj := detect_injection(text)).is_injection:
+                out.parts.append(meta_reply(inj.kind))
+                out.backend = "scripted"
+            else:
+                yield from self._coaching_turn(out, state, text, past)
+        except CoachError:
+            raise
+        except Exception:  # a bug must not lose the turn or show a traceback
+            log.exception("turn failed; answering with the composer")
+            out = _Reply(stage=state.stage, backend="scripted")
+            out.parts.append(compose.prompts()["reflections_neutral"][0])
+            out.notice = "(Something went wrong on my side, so this reply is shorter than usual.)"
+        t_reply = time.perf_counter()
+        reply_text = self._finalise(out, session_id, user_turn.idx, state)
+        shown = out.shown.strip()
+        if not shown:
+            yield Delta(reply_text)
+        elif reply_text.startswith(shown):
+            if len(reply_text) > len(shown):
+                yield Delta(reply_text[len(shown):])
+        else:
+            out.revised = True  # streamed text was replaced; TurnResult.reply is the truth
+        plan = self.store.get_plan(session_id)
+        self.store.add_assistant_turn(
+            session_id, reply_text, stage=out.stage, sources=[_source(c) for c in out.cards],
+            safety={"category": screening.category, "level": screening.level},
+            backend=out.backend)
+        self.store.update_session(session_id, stage=out.stage, role=state.role)
+        self._save_state(session_id, state)
+        if not session.title:
+            self.store.update_session(session_id, title=_title_from(text))
+        t_end = time.perf_counter()
+        yield TurnResult(
+            session=session_id, turn=user_turn.idx, user=text, reply=reply_text, stage=out.stage,
+            sources=[_source(c) for c in out.cards],
+            safety={"category": screening.category, "level": screening.level},
+            referral=out.referral, backend=out.backend, quick_exit=out.quick_exit,
+            resources=out.resources, notice=out.notice, revised=out.revised,
+            plan=list(plan.items) if plan else [], plan_agreed=bool(plan and plan.agreed),
+            timings={"screen": t_screen - t0, "reply": t_reply - t_screen,
+                     "store": t_end - t_reply, "llm": out.llm_seconds},
+        )
+
+    # ---- safety turn ------------------------------------------------------------------
+    def _safety_turn(self, out: "_Reply", screening: Screening, region: str,
+                     state: SessionState, text: str) -> None:
+        ctx = {"turn": state.user_turns, "abuse_raised": state.abuse_raised,
+               "self_harm_step": min(state.user_turns, 2)}
+        sr = safety_reply(screening, region, ctx)
+        out.backend = "scripted"
+        if sr is None:
+            return
+        out.parts.append(sr.text)
+        out.referral = True
+        out.quick_exit = sr.quick_exit
+        out.resources = [_resource_dict(r) for r in sr.resources]
+        out.safety_stop = sr.stop_coaching
+        cards = self.index.search(text, k=1, stage="safety", include_user=False)
+        out.cards.extend(h.card for h in cards)
+        if not sr.stop_coaching and not _has_question(sr.text):
+            # e.g. a declined surveillance request: offer what builds trust instead
+            hits = self._cards(text + " honest conversation", ["communication", "boundaries"],
+                               state, k=3)
+            if hits:
+                card = hits[0]
+                out.cards.append(card)
+                q = compose.pick_question(card, state)
+                out.parts.append(card.tip)
+                if q:
+                    out.parts.append(q)
+                    state.asked.append(q)
+
+    # ---- coaching turn ----------------------------------------------------------------
+    def _coaching_turn(self, out: "_Reply", state: SessionState, text: str,
+                       past: list[str]) -> Iterator[Delta]:
+        plan = plan_turn(state, text)
+        out.stage = plan.stage
+        p = compose.prompts()
+        if plan.kind == "plan_confirm":
+            self._plan_confirm(out, state, text)
+            advance(state, plan, text)
+            return
+        if plan.kind == "plan":
+            advance(state, plan, text)
+            out.parts.append(compose.plan_reply(state))
+            state.plan_offered = True
+            out.plan_items = state.plan_items[:5]
+            return
+        intro = ""
+        if plan.jumped:
+            intro = p["jump_ack"].format(stage_name=compose.stage_name(plan.stage))
+        elif plan.stage in COACHING_STAGES and plan.stage != state.stage:
+            intro = p["stage_intros"].get(plan.stage, "")
+        card = None
+        question = ""
+        if plan.kind == "understand":
+            question = self._understand_question(state, text)
+            if state.turns_in_stage >= 1 or state.stage == "understand":
+                hits = self._cards(text, ["understand", "root_causes"], state, k=2)
+                card = hits[0] if hits else None
+        else:
+            hits = self._cards(text, [plan.stage], state, k=3)
+            if not hits:
+                hits = self._cards(text, list(COACHING_STAGES), state, k=3)
+            card = hits[0] if hits else None
+            question = compose.pick_question(card, state) if card else ""
+        referral = None
+        if plan.stage != "professional_help":
+            referral = should_refer([*past, text], "abuse" if state.abuse_raised else "none",
+                                    asked=False)
+        if self.strategy == "full" and self.llm is not None and card is not None:
+            reply = yield from self._full_reply(out, state, plan, text, card, question)
+        else:
+            reflection = yield from self._reflection(out, text, state)
+            if card is not None and plan.kind != "understand":
+                reply = compose.coaching_reply(reflection, card, question, intro=intro,
+                                               turn=state.user_turns)
+            elif card is not None:
+                reply = compose.coaching_reply(reflection, card, question, turn=state.user_turns)
+            else:
+                reply = compose.understand_reply(reflection, question)
+        out.parts.append(reply)
+        if card is not None:
+            out.cards.append(card)
+            state.used_cards.append(card.id)
+            if card.stage in COACHING_STAGES and card.tip and card.tip not in state.plan_items:
+                state.plan_items.append(compose.plan_item_from(card))
+            if card.stage == "professional_help":
+                out.referral = True
+        if question:
+            state.asked.append(question)
+        if referral is not None and not out.referral and referral_due(state):
+            out.parts.append(_strip_questions(referral.text))
+            out.referral = True
+            state.asked.append("__referral__")
+        advance(state, plan, text)
+
+    def _understand_question(self, state: SessionState, text: str) -> str:
+        from .flow import detect_role
+
+        qs = compose.prompts()["understand_questions"]
+        known_role = state.role != "unknown" or detect_role(text)
+        for key in ("role", "timeline", "hope"):
+            if key in state.understand_asked or (key == "role" and known_role):
+                continue
+            state.understand_asked.append(key)
+            return qs[key]
+        return ""
+
+    def _cards(self, text: str, stages: list[str], state: SessionState, k: int = 3) -> list[Card]:
+        query = text[-1500:]
+        hits = self.index.search(query, k=k + len(state.used_cards), stage=stages,
+                                 audience=state.audience)
+        if not hits and state.audience:
+            hits = self.index.search(query, k=k + len(state.used_cards), stage=stages)
+        cards = [h.card for h in hits if h.card.id not in state.used_cards]
+        if state.abuse_raised:
+            cards = [c for c in cards if check_reply(
+                f"{c.tip} {c.body}", RailContext(abuse_raised=True)).ok]
+        return cards[:k]
+
+    def _plan_confirm(self, out: "_Reply", state: SessionState, text: str) -> None:
+        p = compose.prompts()["plan"]
+        if is_agreement(text):
+            state.plan_agreed = True
+            out.parts.append(f"{p['agreed']}\n\n{compose.prompts()['closing_reminder']}")
+            out.plan_agreed = True
+        elif len(text.split()) >= 4:
+            state.plan_items.append(text.strip().rstrip(".") + ".")
+            out.parts.append(compose.plan_reply(state))
+        else:
+            out.parts.append(p["revise"])
+        out.plan_items = state.plan_items[:5]
+
+    def _reflection(self, out: "_Reply", text: str, state: SessionState) -> Iterator[Delta]:
+        """A one-sentence reflection: from the LLM when it behaves, else from the composer."""
+        if self.reflector is None:
+            out.backend = "scripted"
+            return compose.scripted_reflection(text, state.user_turns)
+        t = time.perf_counter()
+        result = yield from self.reflector.reflect(text, RailContext(abuse_raised=state.abuse_raised))
+        out.llm_seconds += time.perf_counter() - t
+        if result.text:
+            out.backend = self.backend_name
+            out.shown = result.shown
+            if result.violations:
+                self._events.append(("output_rail", result.violations))
+            return result.text
+        out.backend = "scripted"
+        out.notice = compose.prompts()["fallback_notice"]
+        self._events.append(("fallback", [result.error or "no usable reply"]))
+        return compose.scripted_reflection(text, state.user_turns)
+
+    def _full_reply(self, out: "_Reply", state: SessionState, plan: TurnPlan, text: str,
+                    card: Card, question: str) -> Iterator[Delta]:
+        t = time.perf_counter()
+        result = yield from self.reflector.full_reply(
+            text, card, question, state, RailContext(abuse_raised=state.abuse_raised))
+        out.llm_seconds += time.perf_counter() - t
+        if result.text:
+            out.backend = self.backend_name
+            out.shown = result.shown
+            return result.text
+        out.shown = result.shown
+        if result.error:
+            out.notice = compose.prompts()["fallback_notice"]
+            self._events.append(("fallback", [result.error]))
+        else:
+            self._events.append(("output_rail", result.violations))
+        out.backend = "scripted"
+        reflection = compose.scripted_reflection(text, state.user_turns)
+        return compose.coaching_reply(reflection, card, question, turn=state.user_turns)
+
+    @property
+    def _events(self) -> list:
+        return self.__dict__.setdefault("_pending_events", [])
+
+    def _finalise(self, out: "_Reply", session_id: str, turn_idx: int,
+                  state: SessionState) -> str:
+        """Join the parts, run the output rails on the whole reply, record events."""
+        body = _join(out.parts)
+        if out.plan_items is not None:
+            self.store.set_plan(session_id, out.plan_items, agreed=out.plan_agreed)
+            if out.plan_agreed:
+                self._maybe_summarise(session_id, state)
+        verdict = check_reply(body, RailContext(abuse_raised=state.abuse_raised))
+        if not verdict.ok and out.backend != "scripted":
+            self._events.append(("output_rail", verdict.violations))
+            body = verdict.cleaned or _join(out.parts[1:]) or body
+        for kind, detail in self._events:
+            self.store.record_safety_event(session_id, kind, turn_idx=turn_idx,
+                                           detail={"violations": list(detail)})
+        self._events.clear()
+        if out.notice:
+            body = f"{body}\n\n{out.notice}"
+        return body
+
+    def _maybe_summarise(self, session_id: str, state: SessionState) -> None:
+        session = self.store.get_session(session_id)
+        if not session.history_opt_in:
+            return
+        topics = ", ".join(compose.stage_name(s) for s in state.visited if s in COACHING_STAGES)
+        plan = "; ".join(state.plan_items[:5])
+        self.store.save_summary(session_id, f"{topics or 'what happened'}. Your plan: {plan}")
+
+    def close(self) -> None:
+        if self.llm is not None:
+            try:
+                self.llm.close()
+            except Exception:  # pragma: no cover - closing must never raise
+                pass
+
+
+@dataclass
+class _Reply:
+    stage: str
+    parts: list[str] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+    backend: str = "scripted"
+    referral: bool = False
+    quick_exit: bool = False
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    notice: str = ""
+    shown: str = ""
+    revised: bool = False
+    safety_stop: bool = False
+    plan_items: list[str] | None = None
+    plan_agreed: bool = False
+    llm_seconds: float = 0.0
+
+
+def _join(parts: list[str]) -> str:
+    return "\n\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def _has_question(text: str) -> bool:
+    return "?" in text
+
+
+def _strip_questions(text: str) -> str:
+    """Keep only sentences that are not questions (a turn asks at most one thing)."""
+    import re
+
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    return " ".join(s for s in sentences if not s.endswith("?"))
+
+
+def referral_due(state: SessionState) -> bool:
+    """Suggest professional help at most once every few turns."""
+    return state.asked.count("__referral__") == 0 or state.user_turns % 4 == 0
+
+
+def _title_from(text: str) -> str:
+    words = text.split()
+    return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+
+
+def validate_message(text: Any) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("The message is empty: write a few words, or say 'help' to see options.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InputError(
+            f"That message is very long ({len(text):,} characters; the limit is "
+            f"{MAX_MESSAGE_CHARS:,}). Could you send it in smaller parts?")
+    return text.replace("\x00", "").strip()

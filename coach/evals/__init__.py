@@ -1,0 +1,1 @@
+"""Offline evaluation suites (retrieval, screening, conversations, red team)."""

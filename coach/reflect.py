@@ -1,0 +1,147 @@
+"""What the LLM is allowed to write, and the checks its words pass before anyone sees them.
+
+`compose` strategy (small local model): one reflective sentence, the assistant turn pre-filled
+with "It sounds like you feel" on the raw completions endpoint (measured best for the bundled
+1.5B model). `full` strategy (a strong model): the whole reply, bounded by the system prompt,
+cut after its first question, streamed sentence by sentence through the output rails.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from . import compose
+from .knowledge import Card
+from .safety.output_rails import RailContext, StreamGuard
+
+_SENTENCE_END = re.compile(r"[.!?](\s|$)")
+_LETTERS = re.compile(r"[A-Za-z]")
+_ROLE_TEXT = {
+    "hurt_partner": "someone whose partner broke their trust",
+    "partner_who_broke_trust": "someone who broke their partner's trust and wants to repair it",
+    "own_insecurity": "someone whose doubts come mostly from their own past or insecurity",
+    "unknown": "someone struggling with trust in their relationship",
+}
+
+
+@dataclass
+class LLMText:
+    text: str = ""
+    shown: str = ""             # what was already streamed to the user
+    error: str = ""             # why the LLM could not be used (fallback reason)
+    violations: list[str] = field(default_factory=list)
+
+
+def plausible_sentence(text: str) -> bool:
+    """Reject garbage: too short/long, mostly non-letters, questions, lists, role confusion."""
+    words = text.split()
+    if not 4 <= len(words) <= 45 or "?" in text:
+        return False
+    letters = len(_LETTERS.findall(text))
+    if letters < 0.6 * len(text.replace(" ", "")):
+        return False
+    low = text.lower()
+    return not any(bad in low for bad in ("as an ai", "reflection:", "user:", "assistant:", "\n-", "1."))
+
+
+class Reflector:
+    """Talks to an LLM backend within the coach's bounds."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+
+    def reflect(self, user_text: str, ctx: RailContext) -> Iterator[Any]:
+        """Yield Delta events; return LLMText (empty text + error on any failure)."""
+        from .engine import Delta
+        from .llm import LLMError, LLMUnsupported
+
+        p = compose.prompts()
+        prefill = p["reflection_prefill"]
+        messages = [{"role": "system", "content": p["reflection_system"]},
+                    {"role": "user", "content": user_text[-2000:]}]
+        try:
+            try:
+                prompt = self.llm.chat_template(messages, prefill=prefill)
+                pieces = self.llm.complete(prompt, max_tokens=40, temperature=0.6,
+                                           stop=["\n", ".", "!", "?"])
+                raw = prefill + "".join(pieces)
+                if not raw.rstrip().endswith((".", "!")):
+                    raw = raw.rstrip(" ,;:") + "."
+            except LLMUnsupported:
+                raw = "".join(self.llm.chat(messages, max_tokens=60, temperature=0.6))
+        except LLMError as exc:
+            return LLMText(error=str(exc))
+        except Exception as exc:  # a misbehaving client must not break the turn
+            return LLMText(error=f"{type(exc).__name__}: {exc}")
+        sentence = _first_sentence(raw)
+        if not plausible_sentence(sentence):
+            return LLMText(error="the model's reply was not usable")
+        guard = StreamGuard(ctx)
+        shown = guard.feed(sentence) + guard.finish()
+        if guard.tripped or not shown.strip():
+            return LLMText(error="", violations=list(guard.violations))
+        yield Delta(shown.strip())
+        return LLMText(text=shown.strip(), shown=shown.strip())
+
+    def full_reply(self, user_text: str, card: Card, question: str, state: Any,
+                   ctx: RailContext) -> Iterator[Any]:
+        """Stream a whole reply from a strong model; cut after its first question."""
+        from .engine import Delta
+        from .llm import LLMError
+
+        p = compose.prompts()
+        system = p["full_system"].format(
+            role_text=_ROLE_TEXT.get(state.role, _ROLE_TEXT["unknown"]),
+            stage_name=compose.stage_name(card.stage), card_title=card.title,
+            card_tip=card.tip, card_body=card.body, card_question=question)
+        ctx = RailContext(abuse_raised=ctx.abuse_raised, system_prompt=system,
+                          allowed_text=(card.tip, card.body, question))
+        messages = [{"role": "system", "content": system},
+                    {"role": "user", "content": user_text[-4000:]}]
+        guard = StreamGuard(ctx)
+        shown = ""
+        try:
+            for piece in self.llm.chat(messages, max_tokens=220, temperature=0.6):
+                released = guard.feed(piece)
+                if released:
+                    released, done = _until_first_question(shown, released)
+                    shown += released
+                    yield Delta(released)
+                    if done:
+                        break
+                if guard.tripped:
+                    break
+            else:
+                tail = guard.finish()
+                if tail:
+                    tail, _ = _until_first_question(shown, tail)
+                    shown += tail
+                    yield Delta(tail)
+        except LLMError as exc:
+            return LLMText(error=str(exc), shown=shown)
+        except Exception as exc:
+            return LLMText(error=f"{type(exc).__name__}: {exc}", shown=shown)
+        if guard.tripped:
+            return LLMText(violations=list(guard.violations), shown=shown)
+        words = len(shown.split())
+        if words < 8:
+            return LLMText(error="the model's reply was not usable", shown=shown)
+        return LLMText(text=shown.strip(), shown=shown)
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.strip().split())
+    m = _SENTENCE_END.search(text)
+    return text[: m.end()].strip() if m else text
+
+
+def _until_first_question(already: str, new: str) -> tuple[str, bool]:
+    """Cut `new` after the first question mark unless `already` had one (then drop `new`)."""
+    if "?" in already:
+        return "", True
+    idx = new.find("?")
+    if idx == -1:
+        return new, False
+    return new[: idx + 1], True
