@@ -26,7 +26,7 @@ MAX_BYTES = 64 * 1024 * 1024
 # Loudest 30 ms frame quieter than about -55 dBFS: nothing a microphone picked up as speech.
 SILENCE_RMS = 10 ** (-55 / 20)
 
-SUPPORTED = "WAV, FLAC, OGG, MP3"
+SUPPORTED = "WAV, FLAC, OGG, MP3, M4A or WebM"
 
 _WAVE_PCM = 0x0001
 _WAVE_FLOAT = 0x0003
