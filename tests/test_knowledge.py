@@ -41,11 +41,14 @@ def test_cards_cite_real_seed_articles_and_every_article_is_used():
 
 def test_guidance_avoids_labels_and_blame():
     labels = re.compile(r"\b(narcissis\w*|sociopath\w*|psychopath\w*|borderline|toxic person)\b")
-    blame = re.compile(r"(?<!not )\b(your fault|you are overreacting|you're overreacting)\b")
+    blame = re.compile(r"\b(your fault|you are overreacting|you're overreacting)\b")
     for card in load_cards(ROOT / "knowledge" / "cards").cards:
         text = f"{card.tip} {card.body} {' '.join(card.questions)}".lower()
         assert not labels.search(text), f"{card.id} labels someone: {labels.search(text)[0]}"
-        assert not blame.search(text), f"{card.id} blames the reader"
+        for m in blame.finditer(text):
+            before = text[max(0, m.start() - 30):m.start()]
+            assert re.search(r"\b(not|never|none|no|isn't|wasn't)\b", before), (
+                f"{card.id} blames the reader: ...{before}{m[0]}")
 
 
 @pytest.mark.parametrize(
