@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         results["retrieval"] = res
         if not args.json:
             print(f"retrieval ({res['mode']}, {res['cases']} queries): "
-                  f"recall@3 {res['recall@3']:.3f}  hit@3 {res['hit@3']:.3f}  MRR {res['mrr']:.3f}")
+                  f"recall@3 {res['recall@3']:.3f}  full_recall@3 {res['full_recall@3']:.3f}  "
+                  f"MRR {res['mrr']:.3f}")
             for miss in res["misses"]:
                 print(f"  miss: {miss['query'][:70]!r} wanted {miss['relevant']} got {miss['top']}")
     if args.json:

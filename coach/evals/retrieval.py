@@ -30,8 +30,9 @@ def load_cases(path: Path | None = None) -> list[RetrievalCase]:
 
 
 def evaluate(index: Any, cases: list[RetrievalCase], k: int = 3, mode: str = "hybrid") -> dict:
-    """recall@k: share of a case's relevant cards (at most k) found in the top k, averaged;
-    hit@k: share of cases with any relevant card in the top k; MRR over the top 10."""
+    """recall@k: share of queries with an answering card in the top k (each listed card answers
+    the query); full_recall@k: share of a query's listed cards (at most k) in the top k,
+    averaged; MRR of the first answering card within the top 10."""
     rows = []
     for case in cases:
         ids = [h.card.id for h in index.search(case.query, k=10, mode=mode, include_user=False)]
@@ -40,14 +41,14 @@ def evaluate(index: Any, cases: list[RetrievalCase], k: int = 3, mode: str = "hy
         first = next((r for r, i in enumerate(ids, 1) if i in rel), None)
         rows.append({
             "query": case.query, "relevant": list(case.relevant), "top": ids[:k],
-            "recall": found / min(len(rel), k), "hit": first is not None and first <= k,
+            "full_recall": found / min(len(rel), k), "hit": first is not None and first <= k,
             "rr": 1.0 / first if first else 0.0,
         })
     n = max(len(rows), 1)
     return {
         "mode": mode, "k": k, "cases": len(rows),
-        f"recall@{k}": sum(r["recall"] for r in rows) / n,
-        f"hit@{k}": sum(r["hit"] for r in rows) / n,
+        f"recall@{k}": sum(r["hit"] for r in rows) / n,
+        f"full_recall@{k}": sum(r["full_recall"] for r in rows) / n,
         "mrr": sum(r["rr"] for r in rows) / n,
         "misses": [r for r in rows if not r["hit"]],
         "rows": rows,
