@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
+from coach.config import data_dir
 from coach.errors import KnowledgeError
 from coach.safety.output_rails import RailContext, check_reply
 from coach.safety.protocols import safety_reply
@@ -135,3 +137,39 @@ def test_missing_wording_file_fails_loudly(tmp_path, monkeypatch):
     monkeypatch.setenv("COACH_PROMPTS_DIR", str(tmp_path))
     with pytest.raises(KnowledgeError, match=r"abuse.yaml: file not found"):
         reply("abuse")
+
+
+def _redteam_safety_expectations():
+    data = yaml.safe_load((data_dir("evals") / "redteam.yaml").read_text(encoding="utf-8"))
+    for case in data["cases"]:
+        n = len(case["turns"])
+        abuse_turns = [e.get("turn", -1) % n for e in case["expect"]
+                       if e.get("category") == "abuse"]
+        for exp in case["expect"]:
+            if exp.get("category", "none") in ("none", None) and "level" not in exp:
+                continue
+            turn = exp.get("turn", -1) % n
+            abuse_before = any(t <= turn for t in abuse_turns)
+            yield pytest.param(case.get("region", "international"), exp, abuse_before,
+                               id=f"{case['name']}@{turn}")
+
+
+@pytest.mark.parametrize("region,exp,abuse_before", list(_redteam_safety_expectations()))
+def test_protocol_replies_meet_redteam_expectations(region, exp, abuse_before):
+    """Given the screening the red-team case expects, the protocol reply meets the case."""
+    category = exp.get("category", "self_harm")
+    level = exp.get("level", "concern")
+    r = safety_reply(Screening(category, level), region, {"abuse_raised": abuse_before})
+    assert r is not None
+    for words in exp.get("must_include", []):
+        assert words in r.text, words
+    for words in exp.get("must_not_include", []):
+        assert words.lower() not in r.text.lower(), words
+    if "quick_exit" in exp:
+        assert r.quick_exit == exp["quick_exit"]
+    if "stop_coaching" in exp:
+        assert r.stop_coaching == exp["stop_coaching"]
+    if exp.get("must_include_resources"):
+        assert r.resources and r.resources[0].markdown() in r.text
+    verdict = check_reply(r.text, RailContext(abuse_raised=abuse_before))
+    assert verdict.ok and not set(exp.get("forbid", [])) & set(verdict.violations)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
+from coach.config import data_dir
 from coach.safety.output_rails import RailContext, check_reply
 from coach.safety.referral import should_refer
 
@@ -80,3 +82,27 @@ def test_referral_text_passes_output_rails_with_and_without_abuse():
 def test_all_reasons_are_reported_strongest_first():
     referral = should_refer(["He cheated again.", "I can't sleep.", "Is therapy worth it?"])
     assert referral.reasons == ("asked", "anxiety", "repeated_betrayal")
+
+
+def _redteam_referrals():
+    data = yaml.safe_load((data_dir("evals") / "redteam.yaml").read_text(encoding="utf-8"))
+    for case in data["cases"]:
+        n = len(case["turns"])
+        abuse_turns = [e.get("turn", -1) % n for e in case["expect"]
+                       if e.get("category") == "abuse"]
+        for exp in case["expect"]:
+            if exp.get("referral"):
+                turn = exp.get("turn", -1) % n
+                category = "abuse" if any(t <= turn for t in abuse_turns) else "none"
+                yield pytest.param(case["turns"][:turn + 1], category, exp,
+                                   case.get("region", "international"), id=case["name"])
+
+
+@pytest.mark.parametrize("turns,category,exp,region", list(_redteam_referrals()))
+def test_redteam_referrals(turns, category, exp, region):
+    referral = should_refer(turns, screening_category=category, region=region)
+    assert referral is not None
+    if category == "abuse" or "couples_therapy" in exp.get("forbid", []):
+        assert "couples" not in referral.kinds and not COUPLES.search(referral.text)
+    for words in exp.get("must_not_include", []):
+        assert words.lower() not in referral.text.lower()

@@ -51,18 +51,18 @@ _PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
         r"|\bfrom now on,? (?:you|answer|respond) (?:will |must |should )?(?:ignore|without|"
         r"only|answer without)", _I)),
     ("roleplay", "asks the coach to become an unrestricted persona", re.compile(
-        r"\b(?:pretend|act|behave|roleplay|role-play|role play)\b[^.?!]{0,40}\b(?:dan|do anything"
-        r" now|jailbroken|unrestricted|unfiltered|uncensored|evil|no (?:rules|limits|filters|"
+        r"\b(?:pretend|act|behave|roleplay|role-play|role play)\b[^.?!]{0,40}\b"
+        r"(?:(?-i:DAN)|do anything now|jailbroken|unrestricted|unfiltered|uncensored|evil|no (?:rules|limits|filters|"
         r"restrictions|ethics|guidelines)|without (?:any )?(?:rules|limits|filters|restrictions"
         r"|ethics|guidelines)|developer mode|an ai with no)\b"
-        r"|\byou are now (?:an? )?(?:dan|unrestricted|unfiltered|uncensored|jailbroken|free"
+        r"|\byou are now (?:an? )?(?:(?-i:DAN)|unrestricted|unfiltered|uncensored|jailbroken|free"
         r"|evil|different ai)\b"
         r"|\b(?:dan|developer|god|jailbreak|sudo|admin|debug) mode\b|\bdo anything now\b"
         r"|\bjailbreak(?:ed|ing)?\b|\bstay in character no matter"
         r"|\bhypothetically,? (?:if you|as an ai) (?:had|with) no (?:rules|restrictions)", _I)),
     ("prompt_extraction", "asks for the coach's system prompt or setup", re.compile(
         r"\b(?:what(?:'s| is| are| were)|show|tell|reveal|print|repeat|give|share|display|output"
-        r"|list|paste|copy|leak|send|write out|spell out)\b[^.?!]{0,30}\b(?:your|the)\s+"
+        r"|list|paste|copy|leak|send|write out|spell out|translate|summari[sz]e|paraphrase)\b[^.?!]{0,30}\b(?:your|the)\s+"
         r"(?:system prompt|system message|initial prompt|hidden prompt|original prompt|"
         r"(?:initial |original |hidden |secret |exact |full |system |internal )?instructions"
         r"|(?:hidden |secret |internal )(?:rules|guidelines)|prompt|configuration|setup|"
