@@ -119,12 +119,23 @@ def test_delete_without_a_terminal_needs_yes(env, saved):
 def test_delete_on_a_terminal_asks_first(env, saved, answer, deleted):
     a, _ = saved
     leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "coach.cli", "sessions", "delete", a],
+                            env=env, stdin=follower, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
     try:
+        # Answer only once the question is on screen, as a person would.
+        prompt = b""
+        while b"[y/N]" not in prompt:
+            chunk = os.read(proc.stdout.fileno(), 1024)
+            if not chunk:
+                break
+            prompt += chunk
         os.write(leader, answer.encode())
-        result = coach(env, "delete", a, stdin=follower)
+        _out, err = proc.communicate(timeout=60)
     finally:
+        proc.kill()
         os.close(leader)
         os.close(follower)
-    assert "cannot be undone" in result.stdout
-    assert result.returncode == (0 if deleted else 1)
+    assert b"cannot be undone" in prompt, err
+    assert proc.returncode == (0 if deleted else 1)
     assert (coach(env, "show", a).returncode == 1) is deleted

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from ..config import coach_home
@@ -136,7 +136,7 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
             conn.execution_options(coach_write=True)
             with conn.begin():
                 yield conn
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise StoreError(f"The session database could not be written: {_reason(exc)}.") from None
 
 
@@ -147,11 +147,11 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
         with engine.connect() as conn:
             with conn.begin():
                 yield conn
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise StoreError(f"The session database could not be read: {_reason(exc)}.") from None
 
 
-def _reason(exc: OperationalError) -> str:
+def _reason(exc: DBAPIError) -> str:
     # Only the driver's own first line: never the SQL or its parameters (they hold user text).
     text = str(getattr(exc, "orig", None) or "unknown error").strip()
     return text.splitlines()[0].rstrip(".") if text else "unknown error"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -29,7 +30,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy import Connection
 
 from .db import StoreError, write_tx
 
@@ -139,18 +139,6 @@ MIGRATIONS_TABLE = Table(
 METADATA = MetaData()
 _v1_tables(METADATA)
 TABLES = METADATA.tables
-
-
-def applied(engine: Engine) -> list[str]:
-    """Names of the migrations recorded in the database, in the order they were applied."""
-    with write_tx(engine) as conn:
-        MIGRATIONS_TABLE.create(conn, checkfirst=True)
-        rows = conn.execute(
-            select(MIGRATIONS_TABLE.c.name).order_by(
-                MIGRATIONS_TABLE.c.applied_at, MIGRATIONS_TABLE.c.name
-            )
-        )
-        return [r.name for r in rows]
 
 
 def migrate(engine: Engine) -> list[str]:
