@@ -108,13 +108,15 @@ def test_missing_field_fails_loudly_naming_file_and_field(tmp_path, monkeypatch)
 
 
 def test_unknown_category_fails_loudly(tmp_path, monkeypatch):
-    _copy_knowledge(tmp_path, monkeypatch, lambda t: t.replace("for: [abuse]", "for: [abuse, cats]", 1))
+    _copy_knowledge(tmp_path, monkeypatch,
+                    lambda t: t.replace("for: [abuse]", "for: [abuse, cats]", 1))
     with pytest.raises(KnowledgeError, match=r"\.for: unknown category 'cats'"):
         res.resources_for("us")
 
 
 def test_bad_date_fails_loudly(tmp_path, monkeypatch):
-    _copy_knowledge(tmp_path, monkeypatch, lambda t: t.replace("checked: 2026-11-22", "checked: soon", 1))
+    _copy_knowledge(tmp_path, monkeypatch,
+                    lambda t: t.replace("checked: 2026-11-22", "checked: soon", 1))
     with pytest.raises(KnowledgeError, match=r"checked: must be a date"):
         res.regions()
 

@@ -52,7 +52,8 @@ _PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
         r"only|answer without)", _I)),
     ("roleplay", "asks the coach to become an unrestricted persona", re.compile(
         r"\b(?:pretend|act|behave|roleplay|role-play|role play)\b[^.?!]{0,40}\b"
-        r"(?:(?-i:DAN)|do anything now|jailbroken|unrestricted|unfiltered|uncensored|evil|no (?:rules|limits|filters|"
+        r"(?:(?-i:DAN)|do anything now|jailbroken|unrestricted|unfiltered|uncensored|evil"
+        r"|no (?:rules|limits|filters|"
         r"restrictions|ethics|guidelines)|without (?:any )?(?:rules|limits|filters|restrictions"
         r"|ethics|guidelines)|developer mode|an ai with no)\b"
         r"|\byou are now (?:an? )?(?:(?-i:DAN)|unrestricted|unfiltered|uncensored|jailbroken|free"
@@ -62,7 +63,8 @@ _PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
         r"|\bhypothetically,? (?:if you|as an ai) (?:had|with) no (?:rules|restrictions)", _I)),
     ("prompt_extraction", "asks for the coach's system prompt or setup", re.compile(
         r"\b(?:what(?:'s| is| are| were)|show|tell|reveal|print|repeat|give|share|display|output"
-        r"|list|paste|copy|leak|send|write out|spell out|translate|summari[sz]e|paraphrase)\b[^.?!]{0,30}\b(?:your|the)\s+"
+        r"|list|paste|copy|leak|send|write out|spell out|translate|summari[sz]e|paraphrase)\b"
+        r"[^.?!]{0,30}\b(?:your|the)\s+"
         r"(?:system prompt|system message|initial prompt|hidden prompt|original prompt|"
         r"(?:initial |original |hidden |secret |exact |full |system |internal )?instructions"
         r"|(?:hidden |secret |internal )(?:rules|guidelines)|prompt|configuration|setup|"

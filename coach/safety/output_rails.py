@@ -111,7 +111,8 @@ _MEDICATION = re.compile(
     r"|\b(?:take|try|start|start taking|stop taking|come off|get (?:some|a prescription for)"
     r"|ask (?:your doctor )?for)\s+(?:\w+\s+){0,2}(?:sleeping pills|antidepressants?|anti-anxiety"
     r" (?:medication|meds|pills)|medication|meds|pills|melatonin)\b"
-    r"|\b(?:increase|reduce|lower|raise|change|double|skip) your (?:dose|dosage|medication|meds)", _I)
+    r"|\b(?:increase|reduce|lower|raise|change|double|skip) your "
+    r"(?:dose|dosage|medication|meds)", _I)
 
 _LEGAL = re.compile(
     r"\b(?:file for (?:divorce|custody|a restraining order|a protective order)|sue (?:him|her|"

@@ -27,13 +27,15 @@ _ASKED = re.compile(
     r"see (?:someone|a professional)|get help from someone|marriage guidance)\b", _I)
 _REPEATED = re.compile(
     r"\b(?:cheated|lied|betrayed me|had an affair|strayed)\b[^.!?]{0,40}\bagain\b"
-    r"|\b(?:second|third|fourth|another|multiple|several) (?:affair|time (?:he|she|they) (?:cheated|"
+    r"|\b(?:second|third|fourth|another|multiple|several) "
+    r"(?:affair|time (?:he|she|they) (?:cheated|"
     r"lied)|time i've been cheated)|\bkeeps? (?:cheating|lying|betraying)|\bover and over\b"
     r"|\b(?:cheated|lied) (?:on me )?(?:twice|three times|so many times|more than once)"
     r"|\bagain and again\b|\bnot the first time\b", _I)
 _WOUND = re.compile(
     r"\b(?:my (?:dad|father|mum|mom|mother|parents|ex|last partner|first husband|first wife)"
-    r"[^.!?]{0,30}\b(?:cheated|left|abandoned|lied|walked out|betrayed)|childhood|abandon(?:ed|ment)"
+    r"[^.!?]{0,30}\b(?:cheated|left|abandoned|lied|walked out|betrayed)|childhood"
+    r"|abandon(?:ed|ment)"
     r"|trauma|traumati[sz]ed|flashbacks?|since i was (?:a kid|little|young)|old wounds?)\b", _I)
 _SURFACING = re.compile(
     r"\b(?:keeps? coming back|can't get past|cannot get past|every time|always comes? back"
