@@ -13,10 +13,10 @@ import yaml
 from .types import CATEGORIES
 
 DATA = Path(__file__).resolve().parent / "data"
-# Calibrated by leave-one-out over data/examples.yaml (see benchmarks/bench_screening.py):
+# Chosen by leave-one-out over data/examples.yaml (4/66 risky found, 1/51 hard benign flagged):
 # a risky neighbour must be this close, and closer than the nearest benign one by MARGIN.
-THRESHOLD = 0.64
-MARGIN = 0.04
+THRESHOLD = 0.60
+MARGIN = 0.08
 MAX_CHARS = 1200  # MiniLM reads 256 tokens; longer text is cut into windows of this size
 
 
