@@ -44,6 +44,10 @@ BLOCKED = [
     ("Don't worry, just install spyware.", "surveillance_howto"),
     ("I can't stress this enough: read his messages while he sleeps.", "surveillance_howto"),
     ("Set up a fake profile and see if he flirts back.", "surveillance_howto"),
+    ("When you feel jealous, check her location.", "surveillance_howto"),
+    ("He's abusing your trust; check his phone for proof.", "surveillance_howto"),
+    ("Reading her messages without her consent is fine.", "surveillance_howto"),
+    ("Try logging into his email while he's at work.", "surveillance_howto"),
     ("Take sertraline for the anxiety.", "medication"),
     ("Ask your doctor for Xanax.", "medication"),
     ("You should sue him.", "legal"),
@@ -80,6 +84,11 @@ ALLOWED = [
     "I can't help with getting into her phone, messages or accounts without her knowing.",
     "After the affair, it makes sense that you check in with yourself often.",
     "Your partner said she was at work, and you'd like to believe her.",
+    "In that moment it can feel as if you must act now, by checking their phone.",
+    "Demanding passwords, tracking someone's phone or reading their messages are not healthy.",
+    "Installing spyware or accessing their accounts without permission can be a form of abuse.",
+    "Joint sessions can put the person being harmed at greater risk.",
+    "Couples counselling, joint sessions and clearing-the-air talks are not recommended here.",
 ]
 
 
@@ -186,8 +195,28 @@ def test_stream_matches_whole_reply_verdict():
     assert check_reply(text, ABUSE).ok
 
 
+def test_wrapped_lines_are_judged_as_whole_sentences():
+    text = ("In these situations, couples counselling and joint sessions\n"
+            "are not recommended.\n\n- Call a domestic abuse service.\n- Talk to a friend.")
+    done, rest = split_sentences(text)
+    assert done[0].startswith("In these situations") and "recommended." in done[0]
+    assert rest == "- Talk to a friend."
+    assert check_reply(text, ABUSE).ok
+
+
 def test_decimal_numbers_are_not_sentence_ends():
     done, rest = split_sentences("It took 3.")
     assert done == [] and rest == "It took 3."
     done, rest = split_sentences("It took 3.5 weeks. And")
     assert done == ["It took 3.5 weeks. "] and rest == "And"
+
+
+def test_sentences_from_reviewed_cards_are_not_rejudged():
+    card = ("It might be reading their texts while they sleep, or checking their location in "
+            "secret. Many people in pain consider this.")
+    assert not check_reply(card, PLAIN).ok
+    assert check_reply(card, RailContext(allowed_text=(card,))).ok
+    # Only the card's own sentences are exempt, not new ones next to them.
+    mixed = card + " Install a tracker on her car."
+    assert check_reply(mixed, RailContext(allowed_text=(card,))).violations == [
+        "surveillance_howto"]

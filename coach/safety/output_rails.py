@@ -78,16 +78,20 @@ _CERTAINTY = re.compile(
     r"|another (?:man|woman|person)|an affair)", _I)
 
 _SURVEILLANCE = re.compile(
-    r"\b(?:install|put|download|set up|hide|plant|attach|slip|use)\b[^.!?]{0,40}?\b(?:tracker|"
+    r"\b(?:install|put|download|set(?:ting)? up|hid(?:e|ing)|plant|attach|slip|use|using"
+    r"|(?:install|putt|download|plant|attach|slipp)ing)\b[^.!?]{0,40}?\b(?:tracker|"
     r"tracking (?:app|device|software)|spyware|stalkerware|keylogger|spy (?:app|software)|"
     r"monitoring (?:app|software)|airtag|hidden camera)"
-    r"|\b(?:read|go through|check|look through|look at|scroll through|snoop (?:on|through)|open"
-    r"|screenshot|access|log into|log in to|get into|unlock|monitor|track|forward)\s+"
+    r"|\b(?:read(?:ing)?|go(?:ing)? through|check(?:ing)?|look(?:ing)? (?:through|at)"
+    r"|scroll(?:ing)? through|snoop(?:ing)? (?:on|through)|open(?:ing)?|screenshot(?:ting)?"
+    r"|access(?:ing)?|log(?:ging)? in(?:to| to)|get(?:ting)? into|unlock(?:ing)?"
+    r"|monitor(?:ing)?|track(?:ing)?|forward(?:ing)?)\s+"
     rf"{_POSS}\s+(?:\w+\s+)?(?:messages|texts|phone|emails?|dms|chats|whatsapp|instagram|"
     r"facebook|accounts?|(?:browser |search )?history|location|icloud|call log|snapchat|laptop)"
-    r"|\b(?:guess|crack|hack|bypass|figure out|work out|get|find out)\s+(?:their|his|her|the)\s+"
+    r"|\b(?:guess(?:ing)?|crack(?:ing)?|hack(?:ing)?|bypass(?:ing)?|figur(?:e|ing) out"
+    r"|work(?:ing)? out|get|getting|find(?:ing)? out)\s+(?:their|his|her|the)\s+"
     r"(?:\w+\s+)?(?:password|passcode|pin|pattern|login)"
-    r"|\bwhile (?:he|she|they)(?:'s|'re| is| are) (?:asleep|sleeping|in the shower)"
+    r"|\bwhile (?:he|she|they)(?:'s|'re| is| are)? (?:asleep|sleeping|sleeps?|in the shower)"
     r"|\bfind my (?:iphone|phone|device)\b|\b(?:mspy|flexispy|eyezy|cocospy|spyic|hoverwatch)\b"
     r"|\bwithout (?:them|him|her|your partner) (?:knowing|noticing|finding out)"
     r"|\bsecretly (?:check|read|track|follow|record|monitor|look)"
@@ -152,20 +156,34 @@ _REPORTED = re.compile(
     r"feel|felt|fear|feared|suspect|believe|afraid|scared|tempted|considered|considering|want|"
     r"wanted|felt the urge)\b|\b(?:worry|worries|fear|fears|feeling|thought|suspicion|sense"
     r"|question|urge|temptation)\s+(?:that|whether|if|to|of)\b|\btempting\b", _I)
+# Said AFTER the action, as its predicate: "checking a phone can be a sign of control".
 _HARM_FRAME = re.compile(
-    r"\b(?:sign of control|controlling|control|harm|harms|hurt|hurts|damage|damages|erode|erodes"
-    r"|undermine|undermines|illegal|against the law|breach|violat\w*|abuse|abusive|mistrust"
-    r"|backfire|backfires|consent)\b", _I)
+    r"\b(?:(?:sign|form|kind|way) of (?:control|abuse)|controlling|harms?|damag(?:e|es|ing)"
+    r"|erodes?|undermines?|illegal|against the law|breach\w*|violat\w*|abuse|abusive|mistrust"
+    r"|backfires?|not (?:a )?healthy|unhealthy|not okay|red flag|crosses a line"
+    r"|invasion of (?:their |his |her )?privacy)\b", _I)
+# Reflecting the user's urge to check is coaching, not a how-to.
+_URGE = re.compile(
+    r"\b(?:tempt\w*|urges?|pull|impulse|itch|want(?:ed)? to|wanting to|feels? like|felt like"
+    r"|feels? as (?:if|though)"
+    r"|consider(?:ed|ing)?|thought about|thinking about|wonder(?:ed|ing)? (?:whether|if|about))\b",
+    _I)
 # A sentence that opens by declining may list what it declines over several clauses.
 _REFUSAL = re.compile(r"\W*(?:i can't|i cannot|i won't|i'm not able to|i am not able to"
                       r"|i'm unable to|i don't) (?:help|assist)\b", _I)
+# Judged after the match, to the end of the sentence: "couples counselling, joint sessions and
+# ... are not recommended".
 _AFTER_NEG = re.compile(
-    r"^\W*(?:\w+\s+){0,2}(?:is|are|can be|may be|tends to be|would be)?\s*(?:usually\s+|often\s+|"
-    r"generally\s+)?(?:not|n't|never|unsafe|risky|dangerous|discouraged)\b|^\s*(?:isn't|aren't)\b",
-    _I)
+    r"\b(?:is|are)\s+(?:usually\s+|often\s+|generally\s+)?not\s+(?:recommended|advised|safe"
+    r"|a good idea)|\b(?:isn't|aren't)\s+(?:usually\s+)?(?:recommended|advised|safe|a good idea)"
+    r"|\bnot (?:recommended|advised|safe)\b|\b(?:unsafe|risky|dangerous)\b"
+    r"|\bat (?:greater |more )?risk\b", _I)
 _CLAUSE_BREAK = re.compile(r"[,;:\u2014\u2013]|\s-\s|\bbut\b|\bso\b", _I)
 _QUOTED = re.compile(r"\"[^\"]{1,200}\"|\u201c[^\u201d]{1,200}\u201d|'[^']{3,200}'(?!\w)")
-_BOUNDARY = re.compile(r"[.!?\u2026]+[\"\u201d\u2019')\]]*(?:\s+|$)|\n+")
+# Sentence ends, paragraph breaks and list items end a sentence; a single line break inside
+# wrapped prose does not.
+_BOUNDARY = re.compile(r"[.!?\u2026]+[\"\u201d\u2019')\]]*(?:\s+|$)|\n[ \t]*\n\s*"
+                       r"|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -175,27 +193,22 @@ def _clause_before(sentence: str, start: int, words: int = 8) -> str:
     return " ".join(pieces[-1].split()[-words:]) if pieces else ""
 
 
-def _clause_after(sentence: str, end: int) -> str:
-    after = sentence[end:]
-    return _CLAUSE_BREAK.split(after)[0] if after else ""
-
-
 def _excused(sentence: str, m: re.Match, kind: str) -> bool:
     before = _clause_before(sentence, m.start())
     # The whole sentence before the match: reported worries often sit a clause away.
     whole_before = sentence[:m.start()]
     if _NEGATION.search(before):
         return True
-    if kind in ("couples_therapy", "medication", "legal", "promise") and _AFTER_NEG.search(
-            _clause_after(sentence, m.end())):
-        return True
+    if kind in ("couples_therapy", "medication", "legal", "promise"):
+        if _AFTER_NEG.search(sentence[m.end():]):
+            return True
     if kind in ("diagnosis", "partner_certainty", "legal", "promise", "medication"):
         if _MENTION.search(before) or _REPORTED.search(whole_before):
             return True
         if kind != "diagnosis" and _SPECULATE.search(before):
             return True
     if kind == "surveillance_howto":
-        if (_REPORTED.search(whole_before) or _HARM_FRAME.search(sentence)
+        if (_URGE.search(whole_before) or _HARM_FRAME.search(sentence[m.end():])
                 or _REFUSAL.match(sentence)):
             return True
     return False
@@ -215,6 +228,22 @@ _CHECKS: tuple[tuple[str, re.Pattern, bool], ...] = (
     ("promise", _PROMISE, False),
     ("system_prompt_leak", _LEAK, False),
 )
+
+
+def _squash(text: str) -> str:
+    return " ".join(_WORD.findall(_normalise(text).lower()))
+
+
+@lru_cache(maxsize=8)
+def _allowed_squashed(allowed: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_squash(a) for a in allowed)
+
+
+def _is_allowed(sentence: str, context: RailContext) -> bool:
+    """A sentence copied from reviewed text the engine composed (a card) is not re-judged."""
+    squashed = _squash(sentence)
+    return bool(squashed) and len(squashed.split()) >= 3 and any(
+        squashed in a for a in _allowed_squashed(context.allowed_text))
 
 
 def _shingles(text: str, n: int) -> set[tuple[str, ...]]:
@@ -238,6 +267,8 @@ def _leaks(text: str, context: RailContext) -> bool:
 def check_sentence(sentence: str, context: RailContext) -> list[tuple[str, str]]:
     """(kind, matched words) for every rule one sentence breaks."""
     text = _normalise(sentence)
+    if _is_allowed(text, context):
+        return []
     unquoted = _QUOTED.sub(" \u2026 ", text)
     found: list[tuple[str, str]] = []
     checks = list(_CHECKS)
