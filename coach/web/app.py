@@ -1,0 +1,312 @@
+"""The Gradio page: layout and event wiring only (what happens lives in handlers.WebSessions)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gradio as gr
+
+from ..config import coach_home
+from ..errors import CoachError
+from . import view
+from .handlers import TurnView, WebSessions, new_state
+
+QUICK_EXIT_URL = os.environ.get("COACH_QUICK_EXIT_URL") or "https://www.bbc.com/weather"
+
+# Leaving quickly: wipe what is on screen, replace this page in the history (Back does not
+# return here) and go to a neutral site. It runs in the browser only; the server sends nothing.
+LEAVE_JS = f"""
+() => {{
+  try {{ document.title = 'Weather'; document.body.innerHTML = ''; }} catch (e) {{}}
+  window.location.replace({QUICK_EXIT_URL!r});
+}}
+"""
+
+HEAD = f"""
+<meta name="referrer" content="no-referrer">
+<script>
+(function () {{
+  var last = 0;
+  document.addEventListener('keydown', function (e) {{
+    if (e.key !== 'Escape') return;
+    var now = Date.now();
+    if (now - last < 800) {{
+      try {{ document.title = 'Weather'; document.body.innerHTML = ''; }} catch (err) {{}}
+      window.location.replace({QUICK_EXIT_URL!r});
+    }}
+    last = now;
+  }}, true);
+}})();
+</script>
+"""
+
+CSS = """
+.coach-muted { opacity: 0.75; font-style: italic; }
+#coach-help { border: 2px solid #b45309; border-radius: 10px; padding: 6px 10px; }
+#coach-quick-exit button, button#coach-quick-exit { font-weight: 700; }
+.coach-source summary { cursor: pointer; font-weight: 600; }
+"""
+
+
+def theme() -> gr.themes.Base:
+    """A calm theme with system fonts only (no font downloads from outside hosts)."""
+    return gr.themes.Soft(
+        primary_hue="teal", neutral_hue="slate",
+        font=[gr.themes.Font("system-ui"), gr.themes.Font("Segoe UI"), "sans-serif"],
+        font_mono=[gr.themes.Font("ui-monospace"), "monospace"],
+    )
+
+
+def privacy_text(backend: str) -> str:
+    """The first-use notice: what is kept, where, and how to delete it."""
+    where = coach_home()
+    remote = ("\n- Replies are written by a **remote model**: your messages are sent to the model "
+              "server this app was set up with." if backend == "openai" else
+              "\n- Nothing you write leaves this computer.")
+    return (
+        "**Your privacy.** This coach keeps your conversations so you can come back to them:\n"
+        f"- What is stored: your messages, the coach's replies, optional check-ins and your plan.\n"
+        f"- Where: on the computer running the coach, in `{where}`."
+        f"{remote}\n"
+        "- To delete: open **Sessions** and choose **Delete this session**, or run "
+        "`coach sessions delete ID`.\n\n"
+        "The coach is not therapy and cannot diagnose anyone. If you are in danger, use the "
+        "**Get help now** panel."
+    )
+
+
+def build(web: WebSessions) -> gr.Blocks:
+    """The whole page for one WebSessions."""
+    region0 = web.region
+    with gr.Blocks(title="Trust Coach", analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as demo:
+        state = gr.State(new_state())
+        privacy_seen = gr.BrowserState(False, storage_key="trust-coach-privacy-seen")
+        gr.Markdown("## Trust Coach\nA private space to think through trust in your relationship.")
+        with gr.Group(visible=True, elem_id="coach-privacy") as privacy_box:
+            gr.Markdown(privacy_text(web.coach.backend_name))
+            privacy_ok = gr.Button("I understand", size="sm")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(
+                    label="Conversation", elem_id="coach-chat", height=480, buttons=["copy"],
+                    feedback_options=None, sanitize_html=True, autoscroll=True,
+                    placeholder="Write whatever is on your mind: what happened, how you feel, "
+                                "or what you would like to change.")
+                status = gr.Markdown(web.status(), elem_id="coach-status")
+                with gr.Row():
+                    box = gr.Textbox(show_label=False, placeholder="Write your message…",
+                                     lines=2, max_lines=8, scale=5, elem_id="coach-input",
+                                     autofocus=True)
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="coach-send")
+                quick = gr.Button("Quick exit (leave this page)", variant="stop", visible=False,
+                                  elem_id="coach-quick-exit")
+                with gr.Accordion("Talk instead of typing", open=False):
+                    mic = gr.Audio(sources=["microphone", "upload"], type="filepath",
+                                   label="Record or upload a voice message",
+                                   elem_id="coach-mic")
+                    voice_on = gr.Checkbox(label="Read the coach's replies aloud", value=False,
+                                           elem_id="coach-voice-on")
+                    speaker = gr.Audio(streaming=True, autoplay=True, interactive=False,
+                                       label="Coach's voice", elem_id="coach-speaker")
+                with gr.Accordion("Check-in: how secure do you feel today?", open=True) as ci_box:
+                    rating = gr.Slider(0, 10, value=5, step=1, elem_id="coach-rating",
+                                       label="How secure do you feel in your relationship "
+                                             "today? (0 = not at all, 10 = completely)")
+                    ci_save = gr.Button("Save check-in", size="sm", elem_id="coach-checkin")
+                    ci_text = gr.Markdown(view.checkin_summary([]))
+                    ci_plot = gr.LinePlot(x="check-in", y="rating", y_lim=[0, 10], height=200,
+                                          label="Your check-ins", elem_id="coach-chart")
+                with gr.Accordion("Sessions", open=False):
+                    remember = gr.Checkbox(label="Remember a short summary for next time",
+                                           value=False)
+                    with gr.Row():
+                        saved = gr.Dropdown(label="Saved sessions", choices=[], scale=4,
+                                            elem_id="coach-saved")
+                        resume_btn = gr.Button("Resume", scale=1, elem_id="coach-resume")
+                    new_btn = gr.Button("New session", elem_id="coach-new")
+                    with gr.Row():
+                        fmt = gr.Radio(["Markdown", "JSON"], value="Markdown",
+                                       label="Export format", scale=2)
+                        export_btn = gr.Button("Export this session", scale=1,
+                                               elem_id="coach-export")
+                    export_file = gr.File(label="Your export", visible=False,
+                                          elem_id="coach-export-file")
+                    delete_btn = gr.Button("Delete this session", variant="stop",
+                                           elem_id="coach-delete")
+                    with gr.Row(visible=False) as confirm_row:
+                        gr.Markdown("Delete this session and everything kept with it? "
+                                    "This cannot be undone.")
+                        confirm_yes = gr.Button("Yes, delete it", variant="stop",
+                                                elem_id="coach-delete-yes")
+                        confirm_no = gr.Button("Cancel", elem_id="coach-delete-no")
+            with gr.Column(scale=2):
+                with gr.Group(elem_id="coach-help"):
+                    gr.Markdown("### Get help now")
+                    region = gr.Dropdown(web.region_choices(), value=region0, label="Where you are",
+                                         elem_id="coach-region")
+                    help_md = gr.Markdown(web.help_markdown(region0), elem_id="coach-help-text")
+                with gr.Accordion("Where we are", open=True):
+                    stage = gr.Markdown(web.stage_markdown("welcome"), elem_id="coach-stage")
+                with gr.Accordion("Guidance behind the last reply", open=True):
+                    sources = gr.HTML(web.sources_markup([]), elem_id="coach-sources")
+                with gr.Accordion("Your plan", open=True):
+                    plan = gr.Markdown(view.plan_markdown([]), elem_id="coach-plan")
+
+        turn_outputs = [chat, state, stage, sources, plan, help_md, quick, status, box]
+
+        def pack(v: TurnView) -> tuple:
+            for w in v.warnings:
+                gr.Warning(w)
+            keep = gr.skip()
+            quick_update = (keep if v.quick_exit is None else gr.update(visible=v.quick_exit))
+            return (v.chat, v.state,
+                    keep if v.stage is None else v.stage,
+                    keep if v.sources is None else v.sources,
+                    keep if v.plan is None else v.plan,
+                    keep if v.help is None else v.help,
+                    quick_update,
+                    keep if v.status is None else v.status,
+                    keep if v.textbox is None else v.textbox)
+
+        def on_send(text, history, st, reg, rem, request: gr.Request):
+            user = web.user_of(request)
+            try:
+                for v in web.turn(text, history, st, user, reg, rem):
+                    yield pack(v)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+
+        def on_voice(audio, history, st, reg, rem, request: gr.Request):
+            if not audio or (st and st.get("audio") == audio):
+                # nothing new: a cleared recorder, or one recording reported by two events
+                yield tuple(gr.skip() for _ in turn_outputs)
+                return
+            st = dict(st or new_state())
+            st["audio"] = audio
+            try:
+                text = web.transcribe(audio)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                yield (gr.skip(), st, *([gr.skip()] * 7))
+                return
+            for v in web.turn(text, history, st, web.user_of(request), reg, rem):
+                v.textbox = None  # whatever is typed in the box stays there
+                yield pack(v)
+
+        def on_speak(st, on):
+            if not on or not st or not st.get("reply"):
+                return
+            try:
+                yield from web.speak(st["reply"])
+            except CoachError as exc:
+                gr.Warning(str(exc))
+
+        turn_args = dict(inputs=[box, chat, state, region, remember], outputs=turn_outputs,
+                         concurrency_id="turn", show_progress="hidden")
+        speak_args = dict(fn=on_speak, inputs=[state, voice_on], outputs=speaker,
+                          concurrency_id="speech", concurrency_limit=2, show_progress="hidden")
+        # Refresh the saved-session list after each turn (a new session appears in it).
+        def refresh_saved(request: gr.Request):
+            return gr.update(choices=web.list_choices(web.user_of(request)))
+
+        after = dict(fn=refresh_saved, inputs=None, outputs=saved, show_progress="hidden")
+        for ev in (send.click(on_send, **turn_args), box.submit(on_send, **turn_args)):
+            ev.then(**speak_args)
+            ev.then(**after)
+        voice_args = dict(inputs=[mic, chat, state, region, remember], outputs=turn_outputs,
+                          concurrency_id="voice", concurrency_limit=2, show_progress="minimal")
+        for ev in (mic.stop_recording(on_voice, **voice_args), mic.upload(on_voice, **voice_args)):
+            ev.then(**speak_args)
+            ev.then(**after)
+        quick.click(None, js=LEAVE_JS)
+
+        def on_region(reg, st):
+            st = dict(st or new_state())
+            st["region"] = reg
+            if st.get("session"):
+                web.coach.store.update_session(st["session"], region=reg)
+            return web.help_markdown(reg), st
+
+        region.change(on_region, [region, state], [help_md, state], show_progress="hidden")
+
+        def chart(request: gr.Request):
+            rows = web.checkin_rows(web.user_of(request))
+            return _frame(rows), view.checkin_summary(rows)
+
+        def on_checkin(value, history, st, reg, rem, request: gr.Request):
+            try:
+                history, st = web.checkin(value, st, web.user_of(request), reg, rem, history)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            frame, summary = chart(request)
+            gr.Info("Check-in saved.")
+            return history, st, frame, summary, gr.update(open=False)
+
+        ci_save.click(on_checkin, [rating, chat, state, region, remember],
+                      [chat, state, ci_plot, ci_text, ci_box])
+
+        def on_load(seen, request: gr.Request):
+            user = web.user_of(request)
+            frame, summary = chart(request)
+            return (gr.update(visible=not seen), gr.update(choices=web.list_choices(user)),
+                    frame, summary)
+
+        demo.load(on_load, [privacy_seen], [privacy_box, saved, ci_plot, ci_text])
+        privacy_ok.click(lambda: (True, gr.update(visible=False)), None,
+                         [privacy_seen, privacy_box])
+
+        session_outputs = [chat, state, stage, sources, plan, help_md, quick, status, box]
+
+        def on_resume(sid, st, request: gr.Request):
+            try:
+                v = web.resume(sid, st or new_state(), web.user_of(request))
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                return (gr.skip(),) * len(session_outputs)
+            return pack(v)
+
+        resume_btn.click(on_resume, [saved, state], session_outputs)
+
+        def on_new(st, reg, request: gr.Request):
+            v = web.new_session(reg)
+            return (*pack(v), gr.update(choices=web.list_choices(web.user_of(request))),
+                    gr.update(value=None, visible=False), gr.update(open=True))
+
+        new_btn.click(on_new, [state, region], [*session_outputs, saved, export_file, ci_box])
+
+        def on_export(st, kind, request: gr.Request):
+            try:
+                path = web.export(st or {}, web.user_of(request), kind)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                return gr.skip()
+            return gr.update(value=path, visible=True)
+
+        export_btn.click(on_export, [state, fmt], export_file)
+
+        delete_btn.click(lambda: gr.update(visible=True), None, confirm_row)
+        confirm_no.click(lambda: gr.update(visible=False), None, confirm_row)
+
+        def on_delete(st, reg, request: gr.Request):
+            user = web.user_of(request)
+            try:
+                v = web.delete(st or {}, user)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                return (gr.skip(),) * (len(session_outputs) + 3)
+            gr.Info("The session was deleted.")
+            return (*pack(v), gr.update(choices=web.list_choices(user), value=None),
+                    gr.update(value=None, visible=False), gr.update(visible=False))
+
+        confirm_yes.click(on_delete, [state, region],
+                          [*session_outputs, saved, export_file, confirm_row])
+    return demo
+
+
+def _frame(rows: list[dict[str, Any]]):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["check-in", "rating", "date"])

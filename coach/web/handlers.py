@@ -1,0 +1,326 @@
+"""What each button and box on the page does: per-browser glue between Gradio and the engine.
+
+No coaching logic lives here: every reply comes from `Coach.respond`; this module only keeps
+track of which session belongs to which browser (and login) and turns results into views.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..compose import prompts
+from ..config import coach_home
+from ..engine import Delta, TurnResult, validate_message
+from ..errors import CoachError
+from ..safety import resources as res
+from . import view
+from .auth import OWNERS_FILE, OwnerMap
+
+log = logging.getLogger("coach.web")
+WATCHDOG_S = float(os.environ.get("COACH_WEB_WATCHDOG_S") or 60)
+SLOW_MESSAGE = ("This is taking longer than usual. Your message is saved; the reply will "
+                "appear here as soon as it is ready.")
+_DONE = object()
+# Services shown in the always-visible panel (the full list is in each crisis reply).
+PANEL_CATEGORIES = ("self_harm", "abuse", "therapy")
+
+
+class NotYours(CoachError):
+    """A session id that this browser or login did not create or resume."""
+
+
+@dataclass
+class TurnView:
+    """Everything a turn changes on the page; None means 'leave as it is'."""
+
+    chat: list[dict[str, str]]
+    state: dict[str, Any]
+    stage: str | None = None
+    sources: str | None = None
+    plan: str | None = None
+    help: str | None = None
+    quick_exit: bool | None = None
+    status: str | None = None
+    textbox: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def new_state() -> dict[str, Any]:
+    """The per-browser state: which session is open here and the last reply (for speech)."""
+    return {"session": None, "reply": "", "region": None}
+
+
+def service_dict(r: Any) -> dict[str, Any]:
+    """A Resource as the plain dict the views take."""
+    return {"name": r.name, "phone": r.phone, "text": r.text, "url": r.url, "hours": r.hours}
+
+
+class WebSessions:
+    """Serves the page for one Coach; safe for many browsers at once (no shared 'current')."""
+
+    def __init__(self, coach: Any, login_required: bool = False,
+                 owners: OwnerMap | None = None, region: str | None = None) -> None:
+        self.coach = coach
+        self.login_required = login_required
+        self.owners = owners or OwnerMap(coach_home() / OWNERS_FILE)
+        self.region = res.normalise_region(region or getattr(coach, "region", None))
+        self.export_dir = Path(tempfile.mkdtemp(prefix="exports-", dir=_private_dir("web")))
+
+    # ---- who may see what ---------------------------------------------------------------
+    @staticmethod
+    def user_of(request: Any) -> str:
+        """The login name of a request ('' when the app runs without logins)."""
+        return str(getattr(request, "username", None) or "") if request is not None else ""
+
+    def may_use(self, session_id: str, user: str) -> bool:
+        """Whether this login may open the session (everyone may when there are no logins)."""
+        if not self.login_required:
+            return True
+        return bool(user) and self.owners.owner(session_id) == user
+
+    def list_choices(self, user: str) -> list[tuple[str, str]]:
+        """Saved sessions this login may resume, newest first, as (label, id)."""
+        infos = self.coach.store.list_sessions(limit=200)
+        if self.login_required:
+            mine = self.owners.owned_by(user)
+            infos = [i for i in infos if i.id in mine]
+        return [(view.session_label(i), i.id) for i in infos]
+
+    def _check(self, state: dict[str, Any], user: str) -> str | None:
+        sid = state.get("session")
+        if sid and not self.may_use(sid, user):
+            raise NotYours("That session belongs to another login.")
+        return sid
+
+    # ---- panels ---------------------------------------------------------------------------
+    def region_choices(self) -> list[tuple[str, str]]:
+        """(label, code) for the region dropdown, international last."""
+        codes = [c for c in res.regions() if c != res.FALLBACK_REGION]
+        out = [(res.region_name(c), c) for c in codes]
+        return out + [("Anywhere else (international)", res.FALLBACK_REGION)]
+
+    def help_markdown(self, region: str | None, urgent: list[dict[str, Any]] | None = None) -> str:
+        """The 'Get help now' panel for a region, with a crisis reply's services first."""
+        code = res.normalise_region(region or self.region)
+        seen: dict[str, dict[str, Any]] = {}
+        for cat in PANEL_CATEGORIES:
+            for r in res.resources_for(code, cat)[:2]:
+                seen.setdefault(r.name, service_dict(r))
+        title = ("your country" if code == res.FALLBACK_REGION else res.region_name(code))
+        return view.help_panel(title, res.emergency_number(code), seen.values(), urgent or [])
+
+    def status(self, used: str | None = None, notice: str = "") -> str:
+        """The line that says what writes the replies."""
+        return view.status_line(self.coach.backend_name, used, notice)
+
+    def _names(self) -> dict[str, str]:
+        return dict(prompts().get("stage_names", {}))
+
+    def stage_markdown(self, stage: str | None) -> str:
+        """Progress over the session's stages."""
+        return view.stage_progress(stage, self._names())
+
+    def sources_markup(self, sources: list[dict[str, Any]]) -> str:
+        """Expandable cards behind the last reply."""
+        return view.sources_html(sources, self.coach.index.card)
+
+    # ---- sessions -------------------------------------------------------------------------
+    def _ensure_session(self, state: dict[str, Any], user: str, region: str | None,
+                        remember: bool, chat: list[dict[str, str]]) -> str:
+        sid = self._check(state, user)
+        if sid:
+            return sid
+        sid, welcome = self.coach.start_session(region=region or self.region,
+                                                history_opt_in=bool(remember))
+        self.owners.set(sid, user)
+        state["session"] = sid
+        chat.insert(0, {"role": "assistant", "content": welcome})
+        return sid
+
+    def resume(self, session_id: str | None, state: dict[str, Any], user: str) -> TurnView:
+        """Open a saved session in this browser."""
+        if not session_id:
+            raise CoachError("Choose a saved session from the list first.")
+        if not self.may_use(session_id, user):
+            raise NotYours("That session belongs to another login.")
+        session = self.coach.store.get_session(session_id)
+        turns = self.coach.store.turns(session_id)
+        state = {**new_state(), "session": session_id, "region": session.region}
+        last = next((t for t in reversed(turns) if t.role == "assistant"), None)
+        plan = self.coach.store.get_plan(session_id)
+        return TurnView(
+            chat=view.history_messages(turns), state=state,
+            stage=self.stage_markdown(session.stage),
+            sources=self.sources_markup(list(last.sources or []) if last else []),
+            plan=view.plan_markdown(list(plan.items) if plan else [], bool(plan and plan.agreed)),
+            help=self.help_markdown(session.region), quick_exit=False, status=self.status())
+
+    def new_session(self, region: str | None) -> TurnView:
+        """Forget the open session in this browser (it stays saved) and show a clean page."""
+        return TurnView(chat=[], state={**new_state(), "region": region},
+                        stage=self.stage_markdown("welcome"), sources=self.sources_markup([]),
+                        plan=view.plan_markdown([]), help=self.help_markdown(region),
+                        quick_exit=False, status=self.status())
+
+    def delete(self, state: dict[str, Any], user: str) -> TurnView:
+        """Delete the open session and everything stored with it."""
+        sid = self._check(state, user)
+        if not sid:
+            raise CoachError("There is no saved session open here to delete.")
+        self.coach.store.delete_session(sid)
+        self.owners.forget(sid)
+        for path in self.export_dir.glob(f"trust-coach-{sid}.*"):
+            path.unlink(missing_ok=True)
+        return self.new_session(state.get("region"))
+
+    def export(self, state: dict[str, Any], user: str, fmt: str) -> str:
+        """Write the open session to a private file and return its path for download."""
+        sid = self._check(state, user)
+        if not sid:
+            raise CoachError("There is nothing to export yet: start a conversation first.")
+        fmt = "json" if str(fmt).lower().startswith("j") else "md"
+        text = self.coach.store.export(sid, fmt)
+        path = self.export_dir / f"trust-coach-{sid}.{fmt}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return str(path)
+
+    def checkin(self, rating: Any, state: dict[str, Any], user: str, region: str | None,
+                remember: bool, chat: list[dict[str, str]]) -> tuple[list, dict[str, Any]]:
+        """Store a 0-10 check-in for the open session (starting one if needed)."""
+        try:
+            value = int(round(float(rating)))
+        except (TypeError, ValueError):
+            raise CoachError("The check-in is a number from 0 to 10.")
+        if not 0 <= value <= 10:
+            raise CoachError("The check-in is a number from 0 to 10.")
+        chat = list(chat or [])
+        state = dict(state or new_state())
+        sid = self._ensure_session(state, user, region, remember, chat)
+        self.coach.store.add_checkin(sid, value)
+        return chat, state
+
+    def checkin_rows(self, user: str) -> list[dict[str, Any]]:
+        """Ratings across this login's sessions, oldest first."""
+        rows = self.coach.store.checkins(limit=100)
+        if self.login_required:
+            mine = self.owners.owned_by(user)
+            rows = [c for c in rows if c.session_id in mine]
+        return view.checkin_rows(rows)
+
+    # ---- a turn ---------------------------------------------------------------------------
+    def turn(self, text: Any, chat: list[dict[str, str]] | None, state: dict[str, Any] | None,
+             user: str, region: str | None = None, remember: bool = False) -> Iterator[TurnView]:
+        """Send one message; yield views as the reply streams in, the final one last."""
+        chat = list(chat or [])
+        state = dict(state or new_state())
+        try:
+            text = validate_message(text)
+        except CoachError as exc:
+            # Nothing is lost: the text stays in the box.
+            yield TurnView(chat=chat, state=state, warnings=[str(exc)])
+            return
+        sid = self._ensure_session(state, user, region, remember, chat)
+        chat.append({"role": "user", "content": text})
+        chat.append({"role": "assistant", "content": ""})
+        yield TurnView(chat=chat, state=state, textbox="")
+        shown = ""
+        started = time.monotonic()
+        warned = False
+        for event in _watched(self.coach.respond(sid, text)):
+            if event is _TICK:
+                if not warned and time.monotonic() - started > WATCHDOG_S:
+                    warned = True
+                    yield TurnView(chat=chat, state=state, status=f"⏳ {SLOW_MESSAGE}")
+                continue
+            if isinstance(event, BaseException):
+                chat.pop()
+                msg = str(event) if isinstance(event, CoachError) else (
+                    "Something went wrong while answering. Your message is saved; please try "
+                    "again in a moment.")
+                if not isinstance(event, CoachError):
+                    log.error("turn failed: %s", type(event).__name__)
+                yield TurnView(chat=chat, state=state, warnings=[msg], status=self.status())
+                return
+            if isinstance(event, Delta):
+                shown += event.text
+                chat[-1] = {"role": "assistant", "content": shown}
+                yield TurnView(chat=chat, state=state)
+            elif isinstance(event, TurnResult):
+                yield self._final(event, chat, state)
+
+    def _final(self, result: TurnResult, chat: list[dict[str, str]],
+               state: dict[str, Any]) -> TurnView:
+        chat[-1] = {"role": "assistant", "content": result.reply}
+        state["reply"] = result.reply
+        warnings = []
+        fell_back = result.backend != self.coach.backend_name
+        if result.notice:
+            warnings.append(result.notice.strip("() "))
+        urgent = result.resources if result.referral and result.resources else None
+        session = self.coach.store.get_session(result.session)
+        return TurnView(
+            chat=chat, state=state, stage=self.stage_markdown(result.stage),
+            sources=self.sources_markup(result.sources),
+            plan=view.plan_markdown(result.plan, result.plan_agreed),
+            help=self.help_markdown(session.region, urgent),
+            quick_exit=True if result.quick_exit else None,
+            status=self.status(result.backend if fell_back else None, result.notice),
+            warnings=warnings)
+
+    def transcribe(self, audio: Any) -> str:
+        """Speech to text for one recording or upload (AudioError has a plain message)."""
+        from ..voice import transcribe
+
+        return transcribe(audio).text
+
+    def speak(self, text: str) -> Iterator[tuple[int, Any]]:
+        """The reply as audio, one sentence at a time."""
+        from ..voice import synthesize_stream
+
+        if text and text.strip():
+            yield from synthesize_stream(text)
+
+
+_TICK = object()
+
+
+def _watched(events: Iterator[Any], tick_s: float = 1.0) -> Iterator[Any]:
+    """Run an event iterator in a thread; yield its events, _TICK while waiting, exceptions as values."""
+    q: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            for ev in events:
+                q.put(ev)
+        except BaseException as exc:  # handed to the page as a plain message
+            q.put(exc)
+        finally:
+            q.put(_DONE)
+
+    # The turn finishes (and is stored) even if the browser goes away mid-reply.
+    threading.Thread(target=work, name="coach-turn", daemon=True).start()
+    while True:
+        try:
+            ev = q.get(timeout=tick_s)
+        except queue.Empty:
+            yield _TICK
+            continue
+        if ev is _DONE:
+            return
+        yield ev
+
+
+def _private_dir(name: str) -> Path:
+    path = coach_home() / name
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
