@@ -17,7 +17,8 @@ from .flow import SessionState
 from .knowledge import Card
 
 _FEELINGS: list[tuple[str, re.Pattern[str]]] = [
-    ("hurt", re.compile(r"\b(hurt|hurting|heartbroken|broken|devastat\w*|crushed|betrayed)\b", re.I)),
+    ("hurt", re.compile(r"\b(hurt|hurting|heartbroken|broken|devastat\w*|crushed|betrayed|gutted|"
+                        r"sick to my stomach|feel sick|shattered)\b", re.I)),
     ("anxious", re.compile(r"\b(anxious|anxiety|worried|worry|worrying|panic\w*|on edge|nervous|"
                            r"overthink\w*|can'?t stop thinking|paranoid)\b", re.I)),
     ("angry", re.compile(r"\b(angry|furious|mad|pissed|rage|resent\w*|livid)\b", re.I)),

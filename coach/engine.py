@@ -358,12 +358,13 @@ class Coach:
         if result.text:
             out.backend = self.backend_name
             out.shown = result.shown
-            if result.violations:
-                self._events.append(("output_rail", result.violations))
             return result.text
         out.backend = "scripted"
-        out.notice = compose.prompts()["fallback_notice"]
-        self._events.append(("fallback", [result.error or "no usable reply"]))
+        if result.violations:  # the model answered, but its words failed the rails
+            self._events.append(("output_rail", result.violations))
+        else:
+            out.notice = compose.prompts()["fallback_notice"]
+            self._events.append(("fallback", [result.error or "no usable reply"]))
         return compose.scripted_reflection(text, state.user_turns)
 
     def _full_reply(self, out: "_Reply", state: SessionState, plan: TurnPlan, text: str,

@@ -34,16 +34,36 @@ class LLMText:
     violations: list[str] = field(default_factory=list)
 
 
-def plausible_sentence(text: str) -> bool:
-    """Reject garbage: too short/long, mostly non-letters, questions, lists, role confusion."""
+def plausible_sentence(text: str, generated: str | None = None) -> bool:
+    """Reject garbage: too short/long, mostly non-letters, questions, lists, role confusion.
+
+    `generated` is the part the model wrote (after a pre-filled start); it must be words too.
+    """
     words = text.split()
     if not 4 <= len(words) <= 45 or "?" in text:
         return False
-    letters = len(_LETTERS.findall(text))
-    if letters < 0.6 * len(text.replace(" ", "")):
+    for part in (text, generated if generated is not None else text):
+        letters = len(_LETTERS.findall(part))
+        if letters < 0.6 * max(1, len(part.replace(" ", ""))):
+            return False
+    if generated is not None and len(re.findall(r"[A-Za-z]{2,}", generated)) < 2:
         return False
     low = text.lower()
-    return not any(bad in low for bad in ("as an ai", "reflection:", "user:", "assistant:", "\n-", "1."))
+    if any(bad in low for bad in ("as an ai", "reflection:", "user:", "assistant:", "\n-", "1.")):
+        return False
+    return not _banned_words().search(low)
+
+
+def _banned_words() -> re.Pattern[str]:
+    """Words the model's sentence may never contain (labels, verdicts about the partner)."""
+    global _BANNED
+    if _BANNED is None:
+        words = compose.prompts()["reflection_banned"]
+        _BANNED = re.compile(r"\b(" + "|".join(words) + r")", re.I)
+    return _BANNED
+
+
+_BANNED: re.Pattern[str] | None = None
 
 
 class Reflector:
@@ -76,7 +96,10 @@ class Reflector:
         except Exception as exc:  # a misbehaving client must not break the turn
             return LLMText(error=f"{type(exc).__name__}: {exc}")
         sentence = _first_sentence(raw)
-        if not plausible_sentence(sentence):
+        generated = sentence[len(prefill):] if sentence.startswith(prefill) else None
+        if _banned_words().search(sentence):
+            return LLMText(violations=["label_or_verdict"])
+        if not plausible_sentence(sentence, generated):
             return LLMText(error="the model's reply was not usable")
         guard = StreamGuard(ctx)
         shown = guard.feed(sentence) + guard.finish()

@@ -77,3 +77,31 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def _index_template(tmp_path_factory):
+    """The curated cards embedded once per test run (embedding 70 cards takes seconds)."""
+    home = tmp_path_factory.mktemp("index_template")
+    old = os.environ.get("COACH_HOME")
+    os.environ["COACH_HOME"] = str(home)
+    try:
+        from coach import retrieval
+        retrieval.reset_index_cache()
+        retrieval.Index().ingest_curated(ROOT / "knowledge" / "cards")
+        retrieval.reset_index_cache()
+    finally:
+        if old is None:
+            os.environ.pop("COACH_HOME", None)
+        else:
+            os.environ["COACH_HOME"] = old
+    return home / "chroma"
+
+
+@pytest.fixture
+def ready_index(_index_template, coach_home):
+    """This test's COACH_HOME starts with the curated cards already indexed."""
+    from coach import retrieval
+    shutil.copytree(_index_template, coach_home / "chroma")
+    retrieval.reset_index_cache()
+    return coach_home

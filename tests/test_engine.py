@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("ready_index")
+
 from coach.engine import Coach, Delta, TurnResult
 from coach.errors import InputError
 from coach.llm import LLMUnavailable

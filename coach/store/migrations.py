@@ -123,9 +123,27 @@ def _m0001_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v2_tables(md: MetaData) -> None:
+    """Added in 0002: the coaching flow's state per session (stage, role, asked questions...)."""
+    Table(
+        "session_state", md,
+        Column("session_id", String(64), _fk(), primary_key=True),
+        Column("state", JSON, nullable=False),
+        _now_col("updated_at"),
+    )
+
+
+def _m0002_session_state(conn: Connection) -> None:
+    md = MetaData()
+    _v1_tables(md)  # for the foreign key target
+    _v2_tables(md)
+    md.tables["session_state"].create(conn)
+
+
 # Order matters and names are forever: they are what the `migrations` table records.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
+    ("0002_session_state", _m0002_session_state),
 ]
 
 _bookkeeping = MetaData()
@@ -135,9 +153,10 @@ MIGRATIONS_TABLE = Table(
     _now_col("applied_at"),
 )
 
-# The current shape of every table, as queries see it (equals v1 until a migration changes it).
+# The current shape of every table, as queries see it.
 METADATA = MetaData()
 _v1_tables(METADATA)
+_v2_tables(METADATA)
 TABLES = METADATA.tables
 
 

@@ -16,6 +16,7 @@ Usage (the engine, the CLI and the web app all go through this one class)::
     store.record_safety_event(s.id, "screening", category="abuse", level="concern", turn_idx=0)
     store.add_checkin(s.id, 6); store.checkins(limit=30)       # 0-10, oldest first
     store.save_summary(s.id, "..."); store.latest_summary()    # only opted-in sessions
+    store.set_state(s.id, {...}); store.get_state(s.id)        # the coaching flow state
     store.export(s.id, "md" | "json"); store.delete_session(s.id)
     store.integrity_check(); store.close()
 
@@ -47,7 +48,7 @@ TURN_STATUSES = ("pending", "done", "failed")
 EVENT_KINDS = ("screening", "output_rail", "fallback")
 SESSION_FIELDS = ("title", "role", "region", "stage", "history_opt_in", "backend")
 # Tables that hold rows derived from one session (all keyed by session_id).
-CHILD_TABLES = ("turns", "plans", "safety_events", "checkins", "summaries")
+CHILD_TABLES = ("turns", "plans", "safety_events", "checkins", "summaries", "session_state")
 
 _sessions = TABLES["sessions"]
 _turns = TABLES["turns"]
@@ -55,6 +56,7 @@ _plans = TABLES["plans"]
 _events = TABLES["safety_events"]
 _checkins = TABLES["checkins"]
 _summaries = TABLES["summaries"]
+_state = TABLES["session_state"]
 
 
 class SessionNotFound(CoachError):
@@ -355,6 +357,21 @@ class SessionStore:
         with read_tx(self._engine) as conn:
             rows = conn.execute(query.limit(max(0, int(limit)))).all()
         return [Checkin(r.session_id, r.rating, _utc(r.created_at)) for r in reversed(rows)]
+
+    def get_state(self, session_id: str) -> dict[str, Any]:
+        """The coaching flow's saved state for a session ({} before the first save)."""
+        with read_tx(self._engine) as conn:
+            self._get_session(conn, session_id)
+            row = conn.execute(select(_state.c.state).where(_state.c.session_id == session_id)).first()
+        return dict(row.state) if row and isinstance(row.state, dict) else {}
+
+    def set_state(self, session_id: str, state: dict[str, Any]) -> None:
+        """Replace the flow state of a session (one row per session)."""
+        with write_tx(self._engine) as conn:
+            self._get_session(conn, session_id)
+            conn.execute(delete(_state).where(_state.c.session_id == session_id))
+            conn.execute(_state.insert().values(session_id=session_id, state=self._json(state),
+                                                updated_at=_now()))
 
     def save_summary(self, session_id: str, text: str) -> None:
         """Keep a short summary of a session (used later only if it has history opt-in)."""
