@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coach.llm import LLMBackend, LLMError, LLMTimeout, get_backend
-from coach.llm.fake import FunctionLLM, ScriptedLLM
+from coach.llm.fake import FunctionLLM, ScriptedLLM, ScriptExhausted
 
 MSGS = [{"role": "user", "content": "I keep checking his phone."}]
 
@@ -24,8 +24,9 @@ def test_scripted_raises_queued_exceptions_and_runs_out_loudly():
     with pytest.raises(LLMTimeout):
         list(llm.chat(MSGS))
     assert "".join(llm.chat(MSGS)) == "ok"
-    with pytest.raises(LLMError, match="ran out of replies"):
+    with pytest.raises(ScriptExhausted, match="ran out of replies") as info:
         list(llm.chat(MSGS))
+    assert not isinstance(info.value, LLMError)  # an engine's LLM fallback must not swallow it
 
 
 def test_function_model_sees_the_request():

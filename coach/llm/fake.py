@@ -6,9 +6,13 @@ import re
 import threading
 from typing import Callable, Iterator
 
-from coach.llm.base import LLMBadResponse, LLMError
+from coach.llm.base import LLMBadResponse
 
 Reply = str | Exception
+
+
+class ScriptExhausted(AssertionError):
+    """A test made more model calls than it scripted (not an LLMError, so no fallback hides it)."""
 
 
 def _chunks(text: str) -> Iterator[str]:
@@ -99,7 +103,7 @@ class ScriptedLLM(_FakeBase):
     def _reply(self, call: dict) -> Reply:
         if not self.replies:
             # Loud on purpose: a test that makes more model calls than it scripted is a real finding.
-            raise LLMError(f"ScriptedLLM ran out of replies (call {len(self.calls)}: {call['kind']}).")
+            raise ScriptExhausted(f"ScriptedLLM ran out of replies (call {len(self.calls)}: {call['kind']}).")
         return self.replies.pop(0)
 
 

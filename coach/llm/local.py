@@ -160,7 +160,7 @@ def prepare_model(home: Path | None = None) -> Path:
     dest = (home or coach_home()) / "models" / MODEL_FILE
     if dest.is_file() and _sidecar_ok(dest, MODEL_SHA256):
         return dest
-    return ensure_joined(dest, model_parts(), MODEL_SHA256)
+    return ensure_joined(dest, None, MODEL_SHA256)  # parts are looked up only if a join is needed
 
 
 # --- GGUF metadata ------------------------------------------------------------------------------
@@ -400,10 +400,13 @@ class LocalServer:
     def _drain(self, process: subprocess.Popen) -> None:
         # Keep the pipe empty (a full pipe would block the server) and remember the last lines.
         assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.decode("utf-8", "replace").strip()
-            if line:
-                self._stderr.append(line)
+        try:
+            for raw in process.stdout:
+                line = raw.decode("utf-8", "replace").strip()
+                if line:
+                    self._stderr.append(line)
+        except (ValueError, OSError):
+            pass  # stop() closed the pipe: the process is gone, nothing left to read
 
     def _last_words(self) -> str:
         lines = [line for line in self._stderr if line][-3:]
@@ -486,13 +489,6 @@ class LocalBackend(OpenAIBackend):
 
     def _where(self) -> str:
         return "the local language model"
-
-    def health(self) -> bool:
-        """True when the embedded server is (or can be) up and answering."""
-        try:
-            return super().health()
-        except Exception:  # noqa: BLE001 - a health check answers, it does not raise
-            return False
 
     def close(self) -> None:
         """Close connections and stop the server process."""

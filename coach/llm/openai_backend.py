@@ -250,10 +250,14 @@ class OpenAIBackend:
 
     # --- streaming with retries before the first token ---------------------------------------
 
-    def _open(self, kind: str, request: dict, remaining: float) -> tuple[Any, Iterator[Any]]:
+    def _open(self, kind: str, request: dict, deadline: float, total: float) -> tuple[Any, Iterator[Any]]:
         import openai
 
-        client = self._client()
+        client = self._client()  # may (re)start a local server: that time counts against the deadline
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            where = self._where()
+            raise LLMTimeout(f"{where[:1].upper() + where[1:]} did not answer within {total:g} s.")
         wait = min(self.policy.first_token_timeout, remaining)
         options = {
             "model": self._model(client),
@@ -285,7 +289,7 @@ class OpenAIBackend:
             wait = min(self.policy.first_token_timeout, remaining)
             stream = None
             try:
-                stream, chunks = self._open(kind, request, remaining)
+                stream, chunks = self._open(kind, request, deadline, total)
                 first = ""
                 for chunk in chunks:
                     first = _delta(chunk, kind)
