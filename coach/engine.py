@@ -168,13 +168,14 @@ class Coach:
             self.store.record_safety_event(session_id, "screening", category=screening.category,
                                            level=screening.level, turn_idx=user_turn.idx,
                                            detail={"reasons": list(screening.reasons)})
-        out = _Reply(stage=state.stage)
+        out = _Reply(stage=state.stage, region=region)
         try:
             if current.is_risk or (screening.level == "urgent"):
                 self._safety_turn(out, screening if screening.level == "urgent" else current,
                                   region, state, text)
             elif (inj := detect_injection(text)).is_injection:
-                out.parts.append(meta_reply(inj.kind))
+                out.parts.append(meta_reply(inj.kind, seed=state.user_turns))
+                out.trusted.append(out.parts[-1])
                 out.backend = "scripted"
             else:
                 yield from self._coaching_turn(out, state, text, past)
@@ -226,6 +227,7 @@ class Coach:
         if sr is None:
             return
         out.parts.append(sr.text)
+        out.trusted.append(sr.text)
         out.referral = True
         out.quick_exit = sr.quick_exit
         out.resources = [_resource_dict(r) for r in sr.resources]
@@ -282,7 +284,7 @@ class Coach:
         referral = None
         if plan.stage != "professional_help":
             referral = should_refer([*past, text], "abuse" if state.abuse_raised else "none",
-                                    asked=False)
+                                    asked=False, region=out.region)
         if self.strategy == "full" and self.llm is not None and card is not None:
             reply = yield from self._full_reply(out, state, plan, text, card, question)
         else:
@@ -306,6 +308,7 @@ class Coach:
             state.asked.append(question)
         if referral is not None and not out.referral and referral_due(state):
             out.parts.append(_strip_questions(referral.text))
+            out.trusted.append(out.parts[-1])
             out.referral = True
             state.asked.append("__referral__")
         advance(state, plan, text)
@@ -361,10 +364,10 @@ class Coach:
             return result.text
         out.backend = "scripted"
         if result.violations:  # the model answered, but its words failed the rails
-            self._events.append(("output_rail", result.violations))
+            out.events.append(("output_rail", result.violations))
         else:
             out.notice = compose.prompts()["fallback_notice"]
-            self._events.append(("fallback", [result.error or "no usable reply"]))
+            out.events.append(("fallback", [result.error or "no usable reply"]))
         return compose.scripted_reflection(text, state.user_turns)
 
     def _full_reply(self, out: "_Reply", state: SessionState, plan: TurnPlan, text: str,
@@ -380,16 +383,12 @@ class Coach:
         out.shown = result.shown
         if result.error:
             out.notice = compose.prompts()["fallback_notice"]
-            self._events.append(("fallback", [result.error]))
+            out.events.append(("fallback", [result.error]))
         else:
-            self._events.append(("output_rail", result.violations))
+            out.events.append(("output_rail", result.violations))
         out.backend = "scripted"
         reflection = compose.scripted_reflection(text, state.user_turns)
         return compose.coaching_reply(reflection, card, question, turn=state.user_turns)
-
-    @property
-    def _events(self) -> list:
-        return self.__dict__.setdefault("_pending_events", [])
 
     def _finalise(self, out: "_Reply", session_id: str, turn_idx: int,
                   state: SessionState) -> str:
@@ -399,15 +398,19 @@ class Coach:
             self.store.set_plan(session_id, out.plan_items, agreed=out.plan_agreed)
             if out.plan_agreed:
                 self._maybe_summarise(session_id, state)
-        verdict = check_reply(body, RailContext(abuse_raised=state.abuse_raised))
+        # Our own reviewed wording (cards, protocol and referral texts) is allowed as it is;
+        # the rails judge what a model wrote around it.
+        allowed = tuple(t for c in out.cards for t in (c.tip, c.body, *c.questions)) + tuple(
+            out.trusted)
+        verdict = check_reply(body, RailContext(abuse_raised=state.abuse_raised,
+                                                allowed_text=allowed))
         if not verdict.ok and out.backend != "scripted":
-            self._events.append(("output_rail", verdict.violations))
+            out.events.append(("output_rail", verdict.violations))
             body = verdict.cleaned or _join(out.parts[1:]) or body
-        for kind, detail in self._events:
+        for kind, detail in out.events:
             self.store.record_safety_event(session_id, kind, turn_idx=turn_idx,
                                            detail={"violations": list(detail)})
-        self._events.clear()
-        if out.notice:
+                if out.notice:
             body = f"{body}\n\n{out.notice}"
         return body
 
@@ -430,6 +433,7 @@ class Coach:
 @dataclass
 class _Reply:
     stage: str
+    region: str = "international"
     parts: list[str] = field(default_factory=list)
     cards: list[Card] = field(default_factory=list)
     backend: str = "scripted"
@@ -441,6 +445,8 @@ class _Reply:
     revised: bool = False
     safety_stop: bool = False
     plan_items: list[str] | None = None
+    trusted: list[str] = field(default_factory=list)  # reviewed wording shown as it is
+    events: list[tuple[str, list[str]]] = field(default_factory=list)  # to record with the turn
     plan_agreed: bool = False
     llm_seconds: float = 0.0
 

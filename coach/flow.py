@@ -31,11 +31,13 @@ _STAGE_WORDS: dict[str, tuple[str, ...]] = {
     "patience": ("patience", "how long", "going slow", "setback"),
     "intimacy": ("intima", "closeness", "vulnerab", "connection"),
     "professional_help": ("therap", "counsel", "gottman", "eft", "professional help"),
-    "plan": ("action plan", "make a plan", "the plan", "wrap up", "next steps", "sum up"),
+    "plan": ("action plan", "make a plan", "a plan", "the plan", "wrap up", "next steps",
+             "sum up", "what should i do first", "steps i can"),
 }
 _JUMP_RE = re.compile(
     r"\b(let'?s|lets|can we|could we|i want to|i'd like to|id like to|i wanna|want to|talk about|"
-    r"focus on|go back to|move on to|switch to|help me with|what about)\b", re.I)
+    r"focus on|go back to|move on to|switch to|help me with|what about|can you give me|"
+    r"give me|show me|i need)\b", re.I)
 
 _ROLE_PATTERNS = [
     ("partner_who_broke_trust", re.compile(
@@ -117,10 +119,8 @@ def next_stage(state: SessionState) -> str:
     for stage in order[start:]:
         if stage in state.visited and stage != "plan":
             continue
-        if stage == "professional_help" and state.abuse_raised:
-            # individual support was already offered by the safety protocol; keep it, couples
-            # options are filtered later by the rails
-            return stage
+        if stage == "forgiveness" and state.role == "own_insecurity":
+            continue  # nobody broke trust: there is nothing to forgive
         return stage
     return "plan"
 
@@ -135,8 +135,10 @@ class TurnPlan:
 def plan_turn(state: SessionState, text: str) -> TurnPlan:
     """Decide the stage and kind of reply for this user message (state is not changed)."""
     jump = requested_stage(text)
-    if jump and jump != state.stage and jump != "understand":
-        return TurnPlan(jump, True, "plan" if jump == "plan" else "coach")
+    if jump == state.stage and jump in COACHING_STAGES:
+        return TurnPlan(jump, False, "coach")  # asked to stay on this topic: another card
+    if jump and jump != "understand":
+        return TurnPlan(jump, jump != state.stage, "plan" if jump == "plan" else "coach")
     if state.stage == "plan" and state.plan_offered and not state.plan_agreed:
         return TurnPlan("plan", False, "plan_confirm")
     if state.stage in ("welcome", "understand"):
