@@ -410,7 +410,7 @@ class Coach:
         for kind, detail in out.events:
             self.store.record_safety_event(session_id, kind, turn_idx=turn_idx,
                                            detail={"violations": list(detail)})
-                if out.notice:
+        if out.notice:
             body = f"{body}\n\n{out.notice}"
         return body
 
