@@ -1,4 +1,4 @@
-"""Benchmark the embedded LLM: coach backend vs raw HTTP to the same llama.cpp server, side by side."""
+"""Benchmark the embedded LLM: coach backend vs raw HTTP to the same llama.cpp server."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 
@@ -16,8 +16,16 @@ from coach.llm import get_backend
 from coach.llm.local import DEFAULT_SAMPLING, prepare_model
 
 MESSAGES = [
-    {"role": "system", "content": "You are a warm, brief relationship coach. Reply in two sentences."},
-    {"role": "user", "content": "My partner reads my messages when I'm asleep and I don't know how to bring it up."},
+    {
+        "role": "system",
+        "content": "You are a warm, brief relationship coach. Reply in two sentences.",
+    },
+    {
+        "role": "user",
+        "content": (
+            "My partner reads my messages when I'm asleep and I don't know how to bring it up."
+        ),
+    },
 ]
 PREFILL = "It sounds like you feel"
 STOPS = [".", "!", "?", "\n"]
@@ -31,7 +39,11 @@ def _raw_stream(url: str, payload: dict) -> Iterator[str]:
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             choice = json.loads(line[6:])["choices"][0]
-            text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
+            text = (
+                choice.get("text")
+                if "text" in choice
+                else (choice.get("delta") or {}).get("content")
+            )
             if text:
                 yield text
 
@@ -45,7 +57,12 @@ def _measure(run: Callable[[], Iterator[str]]) -> dict:
         first = first or last
         count += 1
     if first is None:
-        return {"ttft": float("nan"), "tps": float("nan"), "total": time.perf_counter() - start, "tokens": 0}
+        return {
+            "ttft": float("nan"),
+            "tps": float("nan"),
+            "total": time.perf_counter() - start,
+            "tokens": 0,
+        }
     gen = last - first
     return {
         "ttft": first - start,
@@ -65,7 +82,9 @@ def _rss_mib(pid: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=8, help="timed runs per path (after one warm-up)")
+    parser.add_argument(
+        "--runs", type=int, default=8, help="timed runs per path (after one warm-up)"
+    )
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args(argv)
 
@@ -83,17 +102,36 @@ def main(argv: list[str] | None = None) -> int:
     rss_loaded = _rss_mib(pid)
 
     sampling = dict(DEFAULT_SAMPLING)
-    chat_payload = {"model": backend.model.alias, "messages": MESSAGES, "max_tokens": args.max_tokens,
-                    "temperature": 0.6, "stream": True, **sampling}
+    chat_payload = {
+        "model": backend.model.alias,
+        "messages": MESSAGES,
+        "max_tokens": args.max_tokens,
+        "temperature": 0.6,
+        "stream": True,
+        **sampling,
+    }
     prompt = backend.chat_template(MESSAGES, prefill=PREFILL)
-    comp_payload = {"model": backend.model.alias, "prompt": prompt, "max_tokens": 40,
-                    "temperature": 0.6, "stop": STOPS, "stream": True, **sampling}
+    comp_payload = {
+        "model": backend.model.alias,
+        "prompt": prompt,
+        "max_tokens": 40,
+        "temperature": 0.6,
+        "stop": STOPS,
+        "stream": True,
+        **sampling,
+    }
 
     paths: dict[str, Callable[[], Iterator[str]]] = {
-        "chat  coach get_backend('local')": lambda: backend.chat(MESSAGES, max_tokens=args.max_tokens),
-        "chat  raw HTTP /v1/chat/completions": lambda: _raw_stream(f"{base}/chat/completions", chat_payload),
+        "chat  coach get_backend('local')": lambda: backend.chat(
+            MESSAGES, max_tokens=args.max_tokens
+        ),
+        "chat  raw HTTP /v1/chat/completions": lambda: _raw_stream(
+            f"{base}/chat/completions", chat_payload
+        ),
         "prefill coach complete()": lambda: backend.complete(prompt, max_tokens=40, stop=STOPS),
-        "prefill raw HTTP /v1/completions": lambda: _raw_stream(f"{base}/completions", comp_payload),
+        "prefill raw HTTP /v1/completions": lambda: _raw_stream(
+            f"{base}/completions", comp_payload
+        ),
     }
     results: dict[str, list[dict]] = {name: [] for name in paths}
     for run in paths.values():  # warm-up: prompt cache and page cache, not timed
@@ -109,21 +147,33 @@ def main(argv: list[str] | None = None) -> int:
         values = [r[key] for r in rows if r[key] == r[key]]
         return statistics.median(values) if values else float("nan")
 
-    print(f"model: {model_path.name}  runs: {args.runs} each (+1 warm-up)  max_tokens: {args.max_tokens}")
-    print(f"prepare (join/verify or sidecar hit): {prepare_s:.2f} s   backend init: {init_s:.2f} s   "
-          f"server load (spawn -> /v1/models answers): {load_s:.2f} s")
+    print(
+        f"model: {model_path.name}  runs: {args.runs} each (+1 warm-up)  "
+        f"max_tokens: {args.max_tokens}"
+    )
+    print(
+        f"prepare (join/verify or sidecar hit): {prepare_s:.2f} s   backend init: {init_s:.2f} s   "
+        f"server load (spawn -> /v1/models answers): {load_s:.2f} s"
+    )
     print(f"server RSS: {rss_loaded:.0f} MiB after load, {rss_after:.0f} MiB after runs")
     print()
-    header = (f"{'path':38} {'TTFT med':>9} {'TTFT min':>9} {'tok/s med':>10} {'tok/s max':>10} "
-              f"{'total med':>10} {'tokens':>7}")
+    header = (
+        f"{'path':38} {'TTFT med':>9} {'TTFT min':>9} {'tok/s med':>10} {'tok/s max':>10} "
+        f"{'total med':>10} {'tokens':>7}"
+    )
     print(header)
     print("-" * len(header))
     for name, rows in results.items():
         best_tps = max((r["tps"] for r in rows if r["tps"] == r["tps"]), default=float("nan"))
-        print(f"{name:38} {med(rows, 'ttft'):8.3f}s {min(r['ttft'] for r in rows):8.3f}s "
-              f"{med(rows, 'tps'):10.1f} {best_tps:10.1f} {med(rows, 'total'):9.2f}s {med(rows, 'tokens'):7.0f}")
-    print("(tok/s counts streamed deltas after the first; llama.cpp sends one token per delta. "
-          "On a shared machine the max column shows the undisturbed rate.)")
+        print(
+            f"{name:38} {med(rows, 'ttft'):8.3f}s {min(r['ttft'] for r in rows):8.3f}s "
+            f"{med(rows, 'tps'):10.1f} {best_tps:10.1f} {med(rows, 'total'):9.2f}s "
+            f"{med(rows, 'tokens'):7.0f}"
+        )
+    print(
+        "(tok/s counts streamed deltas after the first; llama.cpp sends one token per delta. "
+        "On a shared machine the max column shows the undisturbed rate.)"
+    )
     return 0
 
 

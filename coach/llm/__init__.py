@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from coach.errors import CoachError
 from coach.llm.base import (
@@ -18,15 +19,15 @@ from coach.llm.base import (
 
 __all__ = [
     "LLMBackend",
-    "LLMError",
-    "LLMUnavailable",
-    "LLMTimeout",
     "LLMBadResponse",
+    "LLMError",
+    "LLMTimeout",
+    "LLMUnavailable",
     "LLMUnsupported",
     "RequestPolicy",
+    "backend_names",
     "get_backend",
     "register_backend",
-    "backend_names",
 ]
 
 
@@ -55,11 +56,15 @@ def _fake(**overrides: Any) -> LLMBackend:
     return ScriptedLLM(overrides.get("replies", []))
 
 
-_REGISTRY: dict[str, Callable[..., LLMBackend]] = {"local": _local, "openai": _openai, "fake": _fake}
+_REGISTRY: dict[str, Callable[..., LLMBackend]] = {
+    "local": _local,
+    "openai": _openai,
+    "fake": _fake,
+}
 
 
 def register_backend(name: str, factory: Callable[..., LLMBackend]) -> None:
-    """Make `get_backend(name)` build a backend with `factory(**overrides)` (e.g. the engine's scripted one)."""
+    """Make `get_backend(name)` call `factory(**overrides)` (e.g. the engine's scripted one)."""
     _REGISTRY[name.lower()] = factory
 
 
@@ -73,5 +78,8 @@ def get_backend(name: str | None = None, **overrides: Any) -> LLMBackend:
     chosen = (name or os.environ.get("COACH_LLM") or "local").strip().lower()
     factory = _REGISTRY.get(chosen)
     if factory is None:
-        raise CoachError(f"Unknown language model backend {chosen!r}; choose one of: {', '.join(backend_names())}.")
+        raise CoachError(
+            f"Unknown language model backend {chosen!r}; "
+            f"choose one of: {', '.join(backend_names())}."
+        )
     return factory(**overrides)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from coach.errors import CoachError
 
@@ -56,7 +57,7 @@ class LLMBackend(Protocol):
         stop: list[str] | None = None,
         timeout: float | None = None,
     ) -> Iterator[str]:
-        """Stream text deltas continuing a raw prompt; LLMUnsupported if there is no such endpoint."""
+        """Stream deltas continuing a raw prompt; LLMUnsupported if there is no such endpoint."""
         ...
 
     def chat_template(self, messages: list[dict], prefill: str = "") -> str:
@@ -97,7 +98,7 @@ class RequestPolicy:
     max_backoff: float = 2.0
 
     @classmethod
-    def from_env(cls) -> "RequestPolicy":
+    def from_env(cls) -> RequestPolicy:
         """Read COACH_LLM_TIMEOUT, COACH_LLM_FIRST_TOKEN_TIMEOUT and COACH_LLM_RETRIES."""
         timeout = _env_number("COACH_LLM_TIMEOUT", 60.0, minimum=0.1)
         first = _env_number("COACH_LLM_FIRST_TOKEN_TIMEOUT", min(30.0, timeout), minimum=0.1)
@@ -109,7 +110,9 @@ class RequestPolicy:
         return min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
 
 
-def render_chat_template(template: str, messages: list[dict], prefill: str = "", **tokens: str) -> str:
+def render_chat_template(
+    template: str, messages: list[dict], prefill: str = "", **tokens: str
+) -> str:
     """Render a model's Jinja chat template (as stored in GGUF metadata) and append `prefill`."""
     try:
         from jinja2 import TemplateError

