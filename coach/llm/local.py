@@ -347,9 +347,8 @@ class LocalServer:
         self.starts = 0
         self.load_seconds: float | None = None
         self._restarts: collections.deque[float] = collections.deque()
-        self._stderr: collections.deque[str] = collections.deque(
-            maxlen=40
-        )  # memory only, never on disk
+        # The server's last output lines, kept in memory only (never written to disk).
+        self._stderr: collections.deque[str] = collections.deque(maxlen=40)
         self._lock = threading.RLock()
 
     @property
@@ -366,7 +365,7 @@ class LocalServer:
         with self._lock:
             if self.alive():
                 return self.base_url
-            if self.process is not None:
+            if self.starts:  # any start after the first is a restart, failed starts included
                 self._reap()
                 now = time.monotonic()
                 while self._restarts and now - self._restarts[0] > self.restart_window:
@@ -382,26 +381,19 @@ class LocalServer:
             return self.base_url
 
     def _command(self, port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "coach.llm.local",
-            "--serve",
-            str(os.getpid()),
-            "--",
-            "--model",
-            str(self.model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            str(self.n_threads),
-            "--n_ctx",
-            str(self.n_ctx),
-            "--model_alias",
-            self.alias,
-        ]
+        # `python -m llama_cpp.server ARGS` run through a thin wrapper that exits with its parent.
+        server_args = {
+            "--model": str(self.model),
+            "--host": "127.0.0.1",
+            "--port": str(port),
+            "--n_threads": str(self.n_threads),
+            "--n_ctx": str(self.n_ctx),
+            "--model_alias": self.alias,
+        }
+        command = [sys.executable, "-m", "coach.llm.local", "--serve", str(os.getpid()), "--"]
+        for flag, value in server_args.items():
+            command += [flag, value]
+        return command
 
     def _start(self) -> None:
         import httpx

@@ -275,9 +275,8 @@ class OpenAIBackend:
     ) -> tuple[Any, Iterator[Any]]:
         import openai
 
-        client = (
-            self._client()
-        )  # may (re)start a local server: that time counts against the deadline
+        # May (re)start a local server: that time counts against the deadline.
+        client = self._client()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             where = self._where()
