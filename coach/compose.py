@@ -95,14 +95,8 @@ def coaching_reply(reflection: str, card: Card, question: str, *, intro: str = "
     """Reflection, then one idea from the card, then at most one question."""
     leads = prompts()["idea_lead"]
     idea = f"{leads[turn % len(leads)]} {card.tip}" if card.tip else ""
-    parts = [reflection.strip()]
-    if intro:
-        parts.append(intro)
-    if idea:
-        parts.append(idea)
-    body = " ".join(parts[:2]) if intro else parts[0]
-    rest = parts[2:] if intro else parts[1:]
-    paragraphs = [body, " ".join(rest)] if rest else [body]
+    opening = " ".join(p for p in (reflection.strip(), intro) if p)
+    paragraphs = [p for p in (opening, idea) if p]
     if question:
         paragraphs.append(question)
     return "\n\n".join(p for p in paragraphs if p)

@@ -288,7 +288,11 @@ class Coach:
         if self.strategy == "full" and self.llm is not None and card is not None:
             reply = yield from self._full_reply(out, state, plan, text, card, question)
         else:
-            reflection = yield from self._reflection(out, text, state)
+            if plan.jumped and len(text.split()) <= 8 and not compose.detect_feelings(text):
+                reflection = ""  # a plain "let's talk about X": the bridge line answers it
+                out.backend = "scripted"
+            else:
+                reflection = yield from self._reflection(out, text, state)
             if card is not None and plan.kind != "understand":
                 reply = compose.coaching_reply(reflection, card, question, intro=intro,
                                                turn=state.user_turns)
