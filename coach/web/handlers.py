@@ -52,6 +52,11 @@ class TurnView:
     textbox: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Each view is a snapshot: later pieces of the reply must not change one already sent.
+        self.chat = list(self.chat)
+        self.state = dict(self.state)
+
 
 def new_state() -> dict[str, Any]:
     """The per-browser state: which session is open here and the last reply (for speech)."""

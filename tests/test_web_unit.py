@@ -1,0 +1,292 @@
+"""The web app's helpers and per-browser glue, without a browser (real engine, scripted replies)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+
+from coach.web import is_loopback, view
+from coach.web.auth import AuthConfigError, OwnerMap, RateLimiter, authenticator, load_credentials
+from conftest import COACH, child_env
+
+pytest.importorskip("gradio")
+
+
+# ---- views --------------------------------------------------------------------------------
+def test_stage_progress_marks_done_current_and_later_steps():
+    md = view.stage_progress("communication", {"communication": "talking together"})
+    lines = md.splitlines()
+    assert lines[0] == "**Step 5 of 12: talking together**"
+    assert "- ▶ **talking together**" in lines
+    assert "- ✓ getting started" in lines and "- ○ boundaries" in lines
+    assert view.stage_progress("nonsense").startswith("**Step 1 of 12: getting started**")
+
+
+class _Card:
+    def __init__(self, title, body, tip=""):
+        self.title, self.body, self.tip = title, body, tip
+
+
+def test_sources_open_to_the_card_text_and_escape_markup():
+    cards = {"c1": _Card("Talk <script>x()</script>", "First para.\n\nSecond <b>para</b>.", "Say it.")}
+    out = view.sources_html([{"id": "c1", "title": "ignored"}, {"id": "gone", "title": "Old"}],
+                            cards.get)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "<p>First para.</p>" in out and "&lt;b&gt;para&lt;/b&gt;" in out
+    assert "<strong>In one line:</strong> Say it." in out
+    assert "<summary>Old</summary>" in out  # a card no longer in the base still shows its title
+    assert "will show here" in view.sources_html([], cards.get)
+
+
+def test_help_panel_puts_a_crisis_reply_services_first_without_repeats():
+    services = [{"name": "Line A", "phone": "111", "hours": "24/7"},
+                {"name": "Line B", "text": "HELP to 222", "url": "https://b.example"}]
+    md = view.help_panel("Testland", "999", services, urgent=[services[1]])
+    assert md.index("Please reach out now") < md.index("Line B") < md.index("call 999")
+    assert md.count("Line B") == 1
+    assert "**Line A**: call 111 · 24/7" in md
+    assert "text HELP to 222 (https://b.example)" in md
+    calm = view.help_panel("Testland", "999", services)
+    assert "Please reach out now" not in calm and "Esc twice" in calm
+
+
+def test_plan_status_and_checkin_texts():
+    assert "collect here" in view.plan_markdown([])
+    plan = view.plan_markdown(["Talk on Sunday.", "Take a walk."], agreed=True)
+    assert "(agreed)" in plan and "2. Take a walk." in plan
+    assert "built-in guidance" in view.status_line("scripted")
+    fell = view.status_line("local", "scripted", "(The model isn't responding.)")
+    assert "this reply used **built-in guidance" in fell and "⚠️ The model isn't responding." in fell
+
+    class C:
+        def __init__(self, r):
+            self.rating, self.created_at = r, None
+    rows = view.checkin_rows([C(3), C(6)])
+    assert [r["rating"] for r in rows] == [3, 6] and rows[1]["check-in"] == 2
+    assert "first **3/10** · latest **6/10**" in view.checkin_summary(rows)
+    assert "optional" in view.checkin_summary([])
+
+
+# ---- logins, owners, limits ---------------------------------------------------------------
+def test_credentials_from_env_and_file(tmp_path):
+    f = tmp_path / "logins"
+    f.write_text("# team\nann:pa:ss:word\n\nbob: secret \n", encoding="utf-8")
+    pairs = load_credentials({"COACH_AUTH": "me:pw", "COACH_AUTH_FILE": str(f)})
+    assert pairs == [("me", "pw"), ("ann", "pa:ss:word"), ("bob", " secret ")]
+    check = authenticator(pairs)
+    assert check("ann", "pa:ss:word") and not check("ann", "pa") and not check("zed", "pw")
+    assert load_credentials({}) == []
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"COACH_AUTH": "nopassword"}, "user:password"),
+    ({"COACH_AUTH": ":pw"}, "user:password"),
+    ({"COACH_AUTH_FILE": "/nonexistent/logins"}, "cannot be read"),
+    ({"COACH_AUTH": "a:1", "COACH_AUTH_FILE": "{dup}"}, "listed twice"),
+])
+def test_bad_login_settings_say_what_is_wrong(tmp_path, env, words):
+    dup = tmp_path / "dup"
+    dup.write_text("a:2\n", encoding="utf-8")
+    env = {k: v.replace("{dup}", str(dup)) for k, v in env.items()}
+    with pytest.raises(AuthConfigError, match=words):
+        load_credentials(env)
+
+
+def test_owner_map_is_private_and_survives_a_restart(tmp_path):
+    path = tmp_path / "owners.json"
+    owners = OwnerMap(path)
+    owners.set("s1", "ann")
+    owners.set("s2", "bob")
+    owners.set("s3", "ann")
+    owners.forget("s3")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = OwnerMap(path)
+    assert again.owned_by("ann") == {"s1"} and again.owner("s2") == "bob"
+    assert again.owner("zzz") is None
+
+
+def test_rate_limiter_allows_a_burst_then_refills():
+    now = [0.0]
+    lim = RateLimiter(per_minute=60, burst=3, clock=lambda: now[0])
+    assert [lim.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert lim.allow("b")  # clients are counted apart
+    now[0] += 1.0
+    assert lim.allow("a") and not lim.allow("a")
+    assert all(RateLimiter(0).allow("x") for _ in range(1000))
+
+
+@pytest.mark.parametrize("host, local", [("127.0.0.1", True), ("localhost", True), ("::1", True),
+                                         ("0.0.0.0", False), ("192.168.1.5", False),
+                                         ("example.org", False)])
+def test_loopback_hosts(host, local):
+    assert is_loopback(host) is local
+
+
+def test_serve_refuses_an_open_address_without_a_login():
+    env = child_env()
+    env.pop("COACH_AUTH", None)
+    env.pop("COACH_AUTH_FILE", None)
+    proc = subprocess.run([COACH, "serve", "--host", "0.0.0.0", "--llm", "scripted"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1
+    assert "Refusing to listen on 0.0.0.0 without a login" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    bad = subprocess.run([COACH, "serve", "--host", "0.0.0.0"], capture_output=True, text=True,
+                         env={**env, "COACH_AUTH": "nocolon"}, timeout=60)
+    assert bad.returncode == 1 and "user:password" in bad.stderr
+
+
+# ---- per-browser glue on the real engine ----------------------------------------------------
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    """The real guidance index, built once for this module (each test still has its own store)."""
+    from coach.retrieval import get_index
+
+    old = os.environ.get("COACH_HOME")
+    os.environ["COACH_HOME"] = str(tmp_path_factory.mktemp("web_index_home"))
+    try:
+        yield get_index()
+    finally:
+        if old is not None:
+            os.environ["COACH_HOME"] = old
+
+
+def make_coach(index, llm="scripted", region="uk"):
+    from coach.engine import Coach
+
+    return Coach(llm=llm, region=region, index=index)
+
+
+@pytest.fixture
+def web(index):
+    from coach.web.handlers import WebSessions
+
+    c = make_coach(index)
+    yield WebSessions(c, login_required=True)
+    c.close()
+
+
+def final(views):
+    return list(views)[-1]
+
+
+def test_a_turn_starts_a_session_streams_and_ends_with_the_stored_reply(web):
+    views = list(web.turn("I found messages on his phone and I feel sick", [], None, "ann"))
+    first, last = views[0], views[-1]
+    assert first.textbox == "" and first.chat[-1] == {"role": "assistant", "content": ""}
+    sid = last.state["session"]
+    stored = [t.text for t in web.coach.store.turns(sid)]
+    assert [m["content"] for m in last.chat] == stored  # welcome, message, reply
+    assert last.state["reply"] == stored[-1]
+    assert "Step 2 of 12" in last.stage and last.quick_exit is None
+    assert web.owners.owner(sid) == "ann"
+
+
+def test_streamed_pieces_show_before_the_turn_ends_and_grow_into_the_reply(index):
+    from coach.llm.fake import ScriptedLLM
+    from coach.web.handlers import WebSessions
+
+    c = make_coach(index, ScriptedLLM([" shaken by what you saw and unsure what it means."]), "us")
+    w = WebSessions(c)
+    views = list(w.turn("I saw texts from his ex and I'm so hurt", [], None, ""))
+    streamed = [v.chat[-1]["content"] for v in views if v.stage is None and v.chat[-1]["content"]]
+    final_text = views[-1].chat[-1]["content"]
+    assert streamed, "pieces of the reply should show before the turn is finished"
+    assert all(b.startswith(a) for a, b in zip(streamed, streamed[1:]))
+    assert final_text.startswith(streamed[0])
+    assert final_text.startswith("It sounds like you feel shaken")
+    c.close()
+
+
+def test_empty_or_huge_messages_warn_and_keep_the_text(web):
+    before = len(web.coach.store.list_sessions())
+    for text in ("   ", "x" * 20_000):
+        v = final(web.turn(text, [], None, "ann"))
+        assert v.warnings and v.textbox is None and v.chat == [] and v.state["session"] is None
+    assert len(web.coach.store.list_sessions()) == before
+
+
+def test_a_crisis_turn_fills_the_help_panel(web):
+    v = final(web.turn("I want to end my life tonight", [], None, "ann"))
+    assert "Please reach out now" in v.help and "Samaritans" in v.help
+    assert "call 999" in v.help
+    assert "One thought that may help" not in v.chat[-1]["content"]
+
+
+def test_abuse_turn_offers_quick_exit(web):
+    v = final(web.turn("My partner hits me and I am scared to go home", [], None, "ann"))
+    assert v.quick_exit is True
+
+
+def test_logins_only_see_and_open_their_own_sessions(web):
+    from coach.web.handlers import NotYours
+
+    a = final(web.turn("My wife lied to me about money", [], None, "ann"))
+    b = final(web.turn("I keep checking his phone", [], None, "bob"))
+    ann_ids = [sid for _, sid in web.list_choices("ann")]
+    assert ann_ids == [a.state["session"]]
+    with pytest.raises(NotYours):
+        web.resume(b.state["session"], {}, "ann")
+    with pytest.raises(NotYours):
+        list(web.turn("hello again", a.chat, a.state, "bob"))
+    with pytest.raises(NotYours):
+        web.export(a.state, "bob", "md")
+    back = web.resume(a.state["session"], {}, "ann")
+    assert [m["content"] for m in back.chat] == [m["content"] for m in a.chat]
+
+
+def test_export_and_delete(web, coach_home):
+    v = final(web.turn("My husband cheated on me with a coworker", [], None, "ann"))
+    path = web.export(v.state, "ann", "Markdown")
+    text = open(path, encoding="utf-8").read()
+    assert "My husband cheated on me with a coworker" in text
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and path.startswith(str(coach_home))
+    assert '"turns"' in open(web.export(v.state, "ann", "JSON"), encoding="utf-8").read()
+    cleared = web.delete(v.state, "ann")
+    assert cleared.chat == [] and cleared.state["session"] is None
+    assert web.coach.store.list_sessions() == [] and not os.path.exists(path)
+    assert web.owners.owned_by("ann") == set()
+
+
+def test_checkins_start_a_session_and_chart_per_login(web):
+    chat, state = web.checkin(7, None, "ann", "uk", False, [])
+    assert state["session"] and chat[0]["role"] == "assistant"
+    web.checkin(4, None, "bob", "uk", False, [])
+    web.checkin(8, state, "ann", "uk", False, chat)
+    assert [r["rating"] for r in web.checkin_rows("ann")] == [7, 8]
+    with pytest.raises(Exception, match="0 to 10"):
+        web.checkin(11, state, "ann", "uk", False, chat)
+
+
+def test_slow_turns_get_a_message_and_still_finish(monkeypatch, index):
+    from coach.llm.fake import FunctionLLM
+    from coach.web import handlers
+
+    def slow(call):
+        time.sleep(2.5)
+        return " tired of waiting for answers."
+
+    monkeypatch.setattr(handlers, "WATCHDOG_S", 1.0)
+    c = make_coach(index, FunctionLLM(slow), "us")
+    w = handlers.WebSessions(c)
+    views = list(w.turn("He never tells me where he goes and I feel anxious", [], None, ""))
+    assert any(v.status and "longer than usual" in v.status for v in views)
+    assert views[-1].chat[-1]["content"]
+    c.close()
+
+
+def test_a_failing_model_is_named_in_the_status(index):
+    from coach.llm import LLMUnavailable
+    from coach.llm.fake import ScriptedLLM
+    from coach.web.handlers import WebSessions
+
+    c = make_coach(index, ScriptedLLM([LLMUnavailable("down")] * 4), "us")
+    w = WebSessions(c)
+    v = final(w.turn("She lied to me about where she was and I feel anxious", [], None, ""))
+    assert v.warnings and "isn't responding" in v.warnings[0]
+    assert "this reply used **built-in guidance" in v.status
+    c.close()
