@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -272,6 +273,21 @@ def test_crashed_server_is_restarted_but_not_endlessly():
         server.stop()
 
 
+def test_threads_asking_at_once_share_one_server():
+    server = StandIn(FAKE_SERVER)
+    urls: list[str] = []
+    try:
+        threads = [threading.Thread(target=lambda: urls.append(server.ensure())) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert len(urls) == 5 and len(set(urls)) == 1
+        assert server.starts == 1
+    finally:
+        server.stop()
+
+
 def test_stop_ends_the_whole_process_group():
     server = StandIn(FAKE_SERVER, "with-helper")
     server.ensure()
@@ -355,6 +371,22 @@ def test_killed_server_is_restarted_on_the_next_call(real_backend):
     text = "".join(real_backend.chat(PROMPT, max_tokens=8))
     assert text.strip()
     assert real_backend.server.process.pid != old_pid
+
+
+@pytest.mark.slow
+def test_real_model_serves_several_threads(real_backend):
+    replies: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda: replies.append("".join(real_backend.chat(PROMPT, max_tokens=6)))
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(replies) == 3 and all(r.strip() for r in replies)
 
 
 @pytest.mark.slow

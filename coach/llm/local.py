@@ -389,6 +389,9 @@ class LocalServer:
             "--n_threads": str(self.n_threads),
             "--n_ctx": str(self.n_ctx),
             "--model_alias": self.alias,
+            # The server's default cancels a running reply when another request arrives, which
+            # left concurrent web users with empty answers; queue them instead.
+            "--interrupt_requests": "False",
         }
         command = [sys.executable, "-m", "coach.llm.local", "--serve", str(os.getpid()), "--"]
         for flag, value in server_args.items():
