@@ -42,3 +42,17 @@ def test_fakes_satisfy_the_interface_and_registry():
     assert llm.health() is True
     llm.close()
     assert llm.health() is False
+
+
+def test_slow_function_model_does_not_serialise_threads():
+    import threading
+    import time
+
+    llm = FunctionLLM(lambda call: time.sleep(0.4) or "done")
+    started = time.monotonic()
+    threads = [threading.Thread(target=lambda: list(llm.chat(MSGS))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert time.monotonic() - started < 1.0 and len(llm.calls) == 3

@@ -36,7 +36,7 @@ class _FakeBase:
     def _stream(self, call: dict) -> Iterator[str]:
         with self._lock:
             self.calls.append(call)
-            reply = self._reply(call)
+        reply = self._reply(call)  # outside the lock: a slow fn must not serialise other threads
         if isinstance(reply, Exception):
             raise reply
         if not reply:
@@ -112,6 +112,10 @@ class ScriptedLLM(_FakeBase):
             self.replies.extend(replies)
 
     def _reply(self, call: dict) -> Reply:
+        with self._lock:
+            return self._next(call)
+
+    def _next(self, call: dict) -> Reply:
         if not self.replies:
             # Loud on purpose: more model calls than the test scripted is a real finding.
             raise ScriptExhausted(
