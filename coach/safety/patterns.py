@@ -25,6 +25,7 @@ class Hit:
     category: str
     level: str
     reason: str
+    history: str = ""  # a concern hit becomes urgent when earlier messages raised this category
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class _Rule:
     escalate: tuple[re.Pattern, ...]
     negation: str  # "prefix" (cue just before the hit), "full" (also inside it) or "off"
     media: bool
+    history: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class PatternSet:
     not_negation: re.Pattern
     clause_breaks: re.Pattern
     neg_window: int
+    subject_start: re.Pattern
+    subject_cues: re.Pattern
     rules: tuple[_Rule, ...]
     risk_vocabulary: re.Pattern
 
@@ -89,6 +93,7 @@ def load_patterns(path: Path | None = None) -> PatternSet:
                     escalate=_compile_many(r.get("escalate"), macros),
                     negation=r.get("negation", "prefix"),
                     media=r.get("media", False),
+                    history=r.get("history", ""),
                 )
             )
         except re.error as exc:
@@ -101,6 +106,8 @@ def load_patterns(path: Path | None = None) -> PatternSet:
         not_negation=re.compile(neg["not_negation"]),
         clause_breaks=re.compile(neg["clause_breaks"]),
         neg_window=int(neg.get("window", 6)),
+        subject_start=re.compile(neg.get("subject_start", r"(?!)")),
+        subject_cues=re.compile(neg.get("subject_cues", r"(?!)")),
         rules=tuple(rules),
         risk_vocabulary=re.compile(_expand(raw["risk_vocabulary"], macros)),
     )
@@ -142,7 +149,10 @@ def _negated(sentence: str, start: int, end: int, ps: PatternSet, inside: bool) 
     if breaks:
         before = before[breaks[-1].end() :]
     window = " ".join(before.split()[-ps.neg_window :])
-    scope = f"{window} {sentence[start:end]}" if inside else window
+    hit = sentence[start:end]
+    if ps.subject_start.match(hit) and not ps.subject_cues.search(window):
+        window = ""  # the cue belongs to an earlier clause ("if he doesn't answer, I'm...")
+    scope = f"{window} {hit}" if inside else window
     scope = ps.not_negation.sub(" ", scope)
     return bool(ps.neg_cues.search(scope))
 
@@ -180,7 +190,7 @@ def scan(text: str, ps: PatternSet | None = None) -> list[Hit]:
             level = rule.level
             if rule.escalate and _found(rule.escalate, whole, ps):
                 level = "urgent"
-            hits[rule.id] = Hit(rule.id, rule.category, level, rule.reason)
+            hits[rule.id] = Hit(rule.id, rule.category, level, rule.reason, rule.history)
     return list(hits.values())
 
 

@@ -140,6 +140,17 @@ def _screen_cached(text: str, semantic: bool) -> Screening:
     return _screen_batch([text], semantic)[0]
 
 
+def _escalated_by_history(text: str, risky_before: Sequence[Screening]) -> bool:
+    """True when a hit in this message turns urgent after earlier risk of its kind.
+
+    "I've been giving my things away" alone is a worry; after talk of not wanting to live it is
+    a warning sign that needs the urgent reply.
+    """
+    earlier = {s.category for s in risky_before}
+    window, _ = _windows(text)
+    return any(h.history in earlier for h in _pattern_hits(window) if h.level == "concern")
+
+
 def screen(text: str, history: Sequence[str] | None = None, *, semantic: bool = True) -> Screening:
     """Screen one user message, in the light of the earlier user messages (oldest first).
 
@@ -161,6 +172,8 @@ def screen(text: str, history: Sequence[str] | None = None, *, semantic: bool = 
     )
     if not current.is_risk:
         return Screening(floor.category, "concern", (carried,))
+    if current.level == "concern" and _escalated_by_history(text, risky_before):
+        return Screening(current.category, "urgent", current.reasons + (carried,))
     if current.category != floor.category:
         return Screening(current.category, current.level, current.reasons + (carried,))
     return current
