@@ -50,6 +50,8 @@ def test_help_panel_puts_a_crisis_reply_services_first_without_repeats():
     assert md.count("Line B") == 1
     assert "**Line A**: call 111 · 24/7" in md
     assert "text HELP to 222 (https://b.example)" in md
+    gentle = view.help_panel("Testland", "999", services, [services[0]], heading="Support")
+    assert gentle.startswith("### Support") and "Please reach out now" not in gentle
     calm = view.help_panel("Testland", "999", services)
     assert "Please reach out now" not in calm and "Esc twice" in calm
 

@@ -102,7 +102,7 @@ def build(web: WebSessions) -> gr.Blocks:
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="coach-send")
                 quick = gr.Button("Quick exit (leave this page)", variant="stop", visible=False,
                                   elem_id="coach-quick-exit")
-                with gr.Accordion("Talk instead of typing", open=False):
+                with gr.Accordion("Talk instead of typing", open=False, elem_id="coach-voice"):
                     mic = gr.Audio(sources=["microphone", "upload"], type="filepath",
                                    label="Record or upload a voice message",
                                    elem_id="coach-mic")
@@ -118,7 +118,7 @@ def build(web: WebSessions) -> gr.Blocks:
                     ci_text = gr.Markdown(view.checkin_summary([]))
                     ci_plot = gr.LinePlot(x="check-in", y="rating", y_lim=[0, 10], height=200,
                                           label="Your check-ins", elem_id="coach-chart")
-                with gr.Accordion("Sessions", open=False):
+                with gr.Accordion("Sessions", open=False, elem_id="coach-sessions"):
                     remember = gr.Checkbox(label="Remember a short summary for next time",
                                            value=False)
                     with gr.Row():
@@ -240,13 +240,13 @@ def build(web: WebSessions) -> gr.Blocks:
                 history, st = web.checkin(value, st, web.user_of(request), reg, rem, history)
             except CoachError as exc:
                 gr.Warning(str(exc))
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             frame, summary = chart(request)
             gr.Info("Check-in saved.")
-            return history, st, frame, summary, gr.update(open=False)
+            return history, st, frame, summary
 
         ci_save.click(on_checkin, [rating, chat, state, region, remember],
-                      [chat, state, ci_plot, ci_text, ci_box])
+                      [chat, state, ci_plot, ci_text])
 
         def on_load(seen, request: gr.Request):
             user = web.user_of(request)

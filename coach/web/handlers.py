@@ -112,15 +112,18 @@ class WebSessions:
         out = [(res.region_name(c), c) for c in codes]
         return out + [("Anywhere else (international)", res.FALLBACK_REGION)]
 
-    def help_markdown(self, region: str | None, urgent: list[dict[str, Any]] | None = None) -> str:
-        """The 'Get help now' panel for a region, with a crisis reply's services first."""
+    def help_markdown(self, region: str | None, urgent: list[dict[str, Any]] | None = None,
+                      level: str = "urgent") -> str:
+        """The 'Get help now' panel for a region, with a safety reply's services first."""
         code = res.normalise_region(region or self.region)
         seen: dict[str, dict[str, Any]] = {}
         for cat in PANEL_CATEGORIES:
             for r in res.resources_for(code, cat)[:2]:
                 seen.setdefault(r.name, service_dict(r))
         title = ("your country" if code == res.FALLBACK_REGION else res.region_name(code))
-        return view.help_panel(title, res.emergency_number(code), seen.values(), urgent or [])
+        heading = "Please reach out now" if level == "urgent" else "Support that may help"
+        return view.help_panel(title, res.emergency_number(code), seen.values(), urgent or [],
+                               heading=heading)
 
     def status(self, used: str | None = None, notice: str = "") -> str:
         """The line that says what writes the replies."""
@@ -277,7 +280,7 @@ class WebSessions:
             chat=chat, state=state, stage=self.stage_markdown(result.stage),
             sources=self.sources_markup(result.sources),
             plan=view.plan_markdown(result.plan, result.plan_agreed),
-            help=self.help_markdown(session.region, urgent),
+            help=self.help_markdown(session.region, urgent, result.safety.get("level", "")),
             quick_exit=True if result.quick_exit else None,
             status=self.status(result.backend if fell_back else None, result.notice),
             warnings=warnings)

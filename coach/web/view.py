@@ -84,12 +84,12 @@ def resource_line(r: dict[str, Any]) -> str:
 
 
 def help_panel(region_title: str, emergency: str, services: Iterable[dict[str, Any]],
-               urgent: Iterable[dict[str, Any]] = ()) -> str:
+               urgent: Iterable[dict[str, Any]] = (), heading: str = "Please reach out now") -> str:
     """Markdown for the always-visible 'Get help now' panel; `urgent` services go first."""
     urgent = list(urgent)
     lines = []
     if urgent:
-        lines += ["### Please reach out now", ""]
+        lines += [f"### {heading}", ""]
         lines += [resource_line(r) for r in urgent]
         lines.append("")
     lines += [f"**If someone is in danger right now, call {emergency}.**", ""]

@@ -1,0 +1,271 @@
+"""The web app in a real browser: `coach serve --llm scripted` driven by Playwright + Debian chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import COACH, ROOT, child_env, free_port
+
+pytestmark = pytest.mark.slow
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+IDEA_LEADS = ("One thought that may help", "Something worth keeping in mind",
+              "An idea from our guidance")
+TIMEOUT_MS = 30_000
+
+
+def _wait_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"coach serve exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(url + "api/v1/health", timeout=2) as r:
+                if json.load(r).get("ok"):
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("coach serve did not come up")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed")
+    home = tmp_path_factory.mktemp("web_home")
+    port = free_port()
+    env = child_env(COACH_HOME=str(home), COACH_REGION="uk", COACH_QUICK_EXIT_URL=
+                    "https://www.bbc.com/weather")
+    for key in ("COACH_AUTH", "COACH_AUTH_FILE"):
+        env.pop(key, None)
+    log = open(home / "serve.log", "w")
+    proc = subprocess.Popen([COACH, "serve", "--llm", "scripted", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_up(url, proc)
+        yield {"url": url, "home": home}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    """A fresh browser profile (its own Gradio session) that records requests to other hosts."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.outside = []
+    pg.dialogs = []
+
+    def on_request(req):
+        url = req.url
+        if not url.startswith((server["url"], "data:", "blob:")):
+            pg.outside.append(url)
+    pg.on("request", on_request)
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    # The quick-exit page is outside; answer it locally so the test never touches the network.
+    ctx.route("https://www.bbc.com/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body="<title>Weather</title><p>Weather</p>"))
+    pg.goto(server["url"])
+    pg.wait_for_selector("#coach-input textarea")
+    yield pg
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        pg.screenshot(path=str(ARTIFACTS / f"web-{request.node.name}.png"), full_page=True)
+    except Exception:
+        pass
+    ctx.close()
+
+
+def send(pg, text: str) -> str:
+    """Type a message, send it and return the coach's reply once it has arrived."""
+    before = pg.locator("#coach-chat .message-row").count()
+    pg.fill("#coach-input textarea", text)
+    pg.click("#coach-send")
+    return _last_reply(pg, before)
+
+
+def _last_reply(pg, before: int) -> str:
+    rows = pg.locator("#coach-chat .message-row")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        n = rows.count()
+        # the reply row exists and the turn has finished (the status line is refreshed)
+        if n >= before + 2 and rows.nth(n - 1).inner_text().strip():
+            pg.wait_for_timeout(300)
+            if rows.count() == n:
+                return rows.nth(n - 1).inner_text()
+        pg.wait_for_timeout(200)
+    raise AssertionError(f"no reply arrived; chat: {pg.inner_text('#coach-chat')[:500]}")
+
+
+def test_a_reply_arrives_with_its_guidance_and_nothing_leaves_the_computer(page):
+    assert "Your privacy" in page.inner_text("#coach-privacy")
+    first = send(page, "I found messages on his phone and I feel sick")
+    assert "?" in first
+    reply = send(page, "My husband cheated on me with a coworker, it's been two months")
+    chat = page.inner_text("#coach-chat")
+    assert "I'm a coach, not a therapist" in chat and "My husband cheated on me" in chat
+    assert any(lead in reply for lead in IDEA_LEADS), reply
+    source = page.locator("#coach-sources details summary").first
+    title = source.inner_text()
+    assert title.strip()
+    source.click()
+    assert "In one line:" in page.inner_text("#coach-sources")
+    assert "Step 3 of 12" in page.inner_text("#coach-stage")
+    assert "built-in guidance" in page.inner_text("#coach-status")
+    assert page.outside == [], f"the page asked other hosts: {page.outside}"
+
+
+def test_privacy_notice_is_shown_once_per_browser(page, server):
+    page.click("#coach-privacy button")
+    page.wait_for_selector("#coach-privacy", state="hidden")
+    page.reload()
+    page.wait_for_selector("#coach-input textarea")
+    page.wait_for_timeout(1000)
+    assert not page.locator("#coach-privacy").is_visible()
+
+
+def test_crisis_message_shows_support_and_no_coaching_idea(page):
+    reply = send(page, "I want to end my life tonight")
+    assert "999" in reply and "Samaritans" in reply
+    assert not any(lead in reply for lead in IDEA_LEADS)
+    panel = page.inner_text("#coach-help-text")
+    assert "Please reach out now" in panel and "Samaritans" in panel and "116 123" in panel
+
+
+def test_html_in_a_message_stays_inert(page):
+    send(page, '<img src=x onerror="alert(1);window.__pwned=1"> my partner <b>never</b> listens')
+    page.wait_for_timeout(1000)
+    assert page.dialogs == []
+    assert page.evaluate("window.__pwned === undefined")
+    assert page.locator("#coach-chat img[onerror]").count() == 0
+    assert "never" in page.inner_text("#coach-chat")
+
+
+def test_quick_exit_appears_after_abuse_and_leaves_without_a_way_back(page, server):
+    assert not page.locator("#coach-quick-exit").is_visible()
+    send(page, "My partner hits me and I am scared to go home")
+    page.wait_for_selector("#coach-quick-exit", state="visible")
+    page.screenshot(path=str(ARTIFACTS / "web-quick-exit-shown.png"), full_page=True)
+    page.click("#coach-quick-exit")
+    page.wait_for_url("https://www.bbc.com/weather**")
+    assert "hits me" not in page.content()
+    page.go_back()
+    page.wait_for_timeout(500)
+    assert not page.url.startswith(server["url"]), "Back must not return to the conversation"
+
+
+def test_escape_twice_leaves_the_page(page):
+    page.locator("body").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    page.wait_for_url("https://www.bbc.com/weather**")
+
+
+def test_two_browsers_never_see_each_other(browser, server):
+    pages = []
+    for marker in ("zebra", "walrus"):
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(server["url"])
+        pg.wait_for_selector("#coach-input textarea")
+        send(pg, f"My partner keeps talking about the {marker} and I feel left out")
+        pages.append((ctx, pg, marker))
+    (_, a, ma), (_, b, mb) = pages
+    assert ma in a.inner_text("#coach-chat") and mb not in a.inner_text("#coach-chat")
+    assert mb in b.inner_text("#coach-chat") and ma not in b.inner_text("#coach-chat")
+    for ctx, _, _ in pages:
+        ctx.close()
+
+
+def test_export_downloads_the_conversation_then_delete_removes_it(page, server):
+    send(page, "My wife hid a credit card from me and I feel betrayed")
+    page.locator("#coach-sessions button").first.click()
+    page.click("#coach-export")
+    link = page.locator("#coach-export-file a").first
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    path = info.value.path()
+    text = Path(path).read_text(encoding="utf-8")
+    assert "My wife hid a credit card from me" in text and "## Conversation" in text
+    page.click("#coach-delete")
+    page.click("#coach-delete-yes")
+    page.wait_for_function(
+        "() => !document.querySelector('#coach-chat').innerText.includes('credit card')")
+    out = subprocess.run([COACH, "sessions", "list", "--json"], capture_output=True, text=True,
+                         env=child_env(COACH_HOME=str(server["home"])), timeout=60)
+    assert "credit card" not in out.stdout
+
+
+def open_upload(pg) -> None:
+    """Open the voice panel and switch the recorder to file upload."""
+    pg.locator("#coach-voice button").first.click()
+    pg.click("#coach-mic button[aria-label='Upload file']")
+
+
+def test_a_spoken_message_is_transcribed_and_answered(page, tmp_path):
+    voice = pytest.importorskip("coach.voice")
+    if not voice.available()["tts"] or not voice.available()["stt"]:
+        pytest.skip("voice models are not installed")
+    wav = voice.write_wav(tmp_path / "message.wav",
+                          "I found messages on my partner's phone and I feel hurt.")
+    open_upload(page)
+    page.check("#coach-voice-on input")
+    before = page.locator("#coach-chat .message-row").count()
+    page.set_input_files("#coach-mic input[type=file]", str(wav))
+    reply = _last_reply(page, before)
+    chat = page.inner_text("#coach-chat").lower()
+    assert "messages on my partner" in chat and "phone" in chat
+    assert "?" in reply
+    # the spoken reply streams into the player
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#coach-speaker audio');"
+        " return a && (a.src || a.currentSrc); }", timeout=TIMEOUT_MS)
+
+
+def test_unusable_audio_gets_a_plain_message(page, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt this is not audio at all")
+    open_upload(page)
+    page.set_input_files("#coach-mic input[type=file]", str(bad))
+    toast = page.locator(".toast-body").first
+    toast.wait_for()
+    text = toast.inner_text()
+    assert "Traceback" not in text and len(text) < 300
+    assert page.locator("#coach-chat .message-row").count() == 0
+    # the app keeps working
+    assert "?" in send(page, "I keep checking his location and I hate it")
+
+
+def test_checkin_is_saved_and_charted(page):
+    page.click("#coach-checkin")
+    page.wait_for_function(
+        "() => document.body.innerText.includes('First check-in')", timeout=TIMEOUT_MS)
+    assert "5/10" in page.inner_text("body")
