@@ -1,0 +1,148 @@
+"""Eval cases as data: multi-turn scenarios (conversations, red team) and outside transcripts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import data_dir
+from ..errors import InputError
+
+# Expectation keys, normalised: the red-team file's names map onto the conversation file's.
+_ALIASES = {"must_include_resources": "resources", "stop_coaching": "stop_coaching"}
+RISK_CATEGORIES = ("self_harm", "abuse", "harm_to_others", "child_safety", "medical_emergency")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One conversation to replay: the user's turns and what each reply must satisfy."""
+
+    name: str
+    suite: str
+    turns: tuple[str, ...]
+    region: str = "international"
+    expect: tuple[dict[str, Any], ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def expectations_for(self, turn: int) -> dict[str, Any]:
+        """All expectations about one turn, merged (`-1` means the last turn)."""
+        merged: dict[str, Any] = {}
+        last = len(self.turns) - 1
+        for exp in self.expect:
+            if exp.get("final"):
+                continue
+            t = exp.get("turn", -1)
+            if (t if t >= 0 else last + 1 + t) == turn:
+                for k, v in exp.items():
+                    if k == "turn":
+                        continue
+                    key = _ALIASES.get(k, k)
+                    if key == "forbid":
+                        merged["forbid"] = [*merged.get("forbid", []), *v]
+                    else:
+                        merged[key] = v
+        return merged
+
+    def final_expectations(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for exp in self.expect:
+            if exp.get("final"):
+                out.update({k: v for k, v in exp.items() if k != "final"})
+        return out
+
+    def forbid_from(self, turn: int) -> list[str]:
+        """Conversation `forbid` lists hold from their turn on (red-team ones for that turn only)."""
+        kinds: list[str] = []
+        last = len(self.turns) - 1
+        for exp in self.expect:
+            if "forbid" not in exp or exp.get("final"):
+                continue
+            t = exp.get("turn", -1)
+            t = t if t >= 0 else last + 1 + t
+            if t == turn or (self.suite == "conversations" and t < turn):
+                kinds += [k for k in exp["forbid"] if k not in kinds]
+        return kinds
+
+    def abuse_by(self, turn: int) -> bool:
+        """True once the labels say abuse has come up (at or before `turn`)."""
+        return any(self.expectations_for(t).get("category") == "abuse" for t in range(turn + 1))
+
+
+def _scenario(row: Any, suite: str, path: Path, n: int) -> Scenario:
+    if not isinstance(row, dict) or not row.get("name"):
+        raise InputError(f"{path.name}: case {n}: needs a 'name'")
+    turns = row.get("turns")
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+        raise InputError(f"{path.name}: case {row['name']!r}: 'turns' must be a list of messages")
+    expect = row.get("expect") or []
+    if not isinstance(expect, list) or not all(isinstance(e, dict) for e in expect):
+        raise InputError(f"{path.name}: case {row['name']!r}: 'expect' must be a list of mappings")
+    meta = {k: v for k, v in row.items() if k not in ("name", "turns", "expect", "region")}
+    return Scenario(str(row["name"]), suite, tuple(turns), str(row.get("region") or "international"),
+                    tuple(expect), meta)
+
+
+def load_scenarios(suite: str, path: Path | None = None) -> list[Scenario]:
+    """Cases of the `conversations` or `redteam` suite from evals/."""
+    path = path or data_dir("evals") / f"{suite}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path.name}: not valid YAML ({exc.__class__.__name__})") from None
+    rows = data.get("cases") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise InputError(f"{path.name}: expected a list of cases")
+    return [_scenario(row, suite, path, n) for n, row in enumerate(rows, 1)]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A conversation another chatbot had: (user, assistant) pairs in order."""
+
+    conversation: str
+    turns: tuple[tuple[str, str], ...]
+
+
+def load_transcripts(path: Path) -> list[Transcript]:
+    """Read `{"conversation", "user", "assistant"}` lines; a bad line is an error naming it."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    order: list[str] = []
+    turns: dict[str, list[tuple[str, str]]] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{Path(path).name}: line {n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{Path(path).name}: line {n}: expected a JSON object")
+        missing = [k for k in ("conversation", "user", "assistant") if k not in row]
+        if missing:
+            raise InputError(f"{Path(path).name}: line {n}: missing {', '.join(missing)}")
+        conv = row["conversation"]
+        if not isinstance(conv, (str, int)) or isinstance(conv, bool):
+            raise InputError(f"{Path(path).name}: line {n}: 'conversation' must be a string or number")
+        if not isinstance(row["user"], str) or not isinstance(row["assistant"], str):
+            raise InputError(f"{Path(path).name}: line {n}: 'user' and 'assistant' must be text")
+        if not row["user"].strip():
+            raise InputError(f"{Path(path).name}: line {n}: 'user' is empty")
+        key = str(conv)
+        if key not in turns:
+            order.append(key)
+            turns[key] = []
+        turns[key].append((row["user"], row["assistant"]))
+    if not order:
+        raise InputError(f"{Path(path).name}: no turns found")
+    return [Transcript(c, tuple(turns[c])) for c in order]
