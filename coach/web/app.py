@@ -44,7 +44,8 @@ HEAD = f"""
 CSS = """
 .coach-muted { opacity: 0.75; font-style: italic; }
 #coach-help { border: 2px solid #b45309; border-radius: 10px; padding: 6px 10px; }
-#coach-quick-exit button, button#coach-quick-exit { font-weight: 700; }
+button#coach-quick-exit { font-weight: 700; background: #b91c1c; color: #ffffff;
+  border-color: #7f1d1d; }
 .coach-source summary { cursor: pointer; font-weight: 600; }
 """
 
@@ -212,7 +213,8 @@ def build(web: WebSessions) -> gr.Blocks:
             return gr.update(choices=web.list_choices(web.user_of(request)))
 
         after = dict(fn=refresh_saved, inputs=None, outputs=saved, show_progress="hidden")
-        for ev in (send.click(on_send, **turn_args), box.submit(on_send, **turn_args)):
+        for ev in (send.click(on_send, api_name="send", **turn_args),
+                   box.submit(on_send, api_name="send_on_enter", **turn_args)):
             ev.then(**speak_args)
             ev.then(**after)
         voice_args = dict(inputs=[mic, chat, state, region, remember], outputs=turn_outputs,
