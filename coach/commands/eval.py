@@ -1,44 +1,115 @@
-"""`coach eval [SUITE...]`: run offline evaluation suites and print their scores."""
+"""`coach eval [SUITE...]`: run offline evaluation suites and write reports."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
+from pathlib import Path
+from typing import Any
 
-SUITES = ["retrieval"]
+SUITES = ["retrieval", "screening", "conversations", "redteam", "calibration"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="run offline evaluation suites (e.g. `coach eval retrieval`)")
-    p.add_argument("suites", nargs="*", metavar="SUITE", help=f"one of: {', '.join(SUITES)}")
-    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p = sub.add_parser(
+        "eval", help="run offline evaluation suites and write a report",
+        description="Run evaluation suites (default: retrieval, screening, conversations, "
+                    "redteam) and write report.md, report.html and results.json.")
+    p.add_argument("suites", nargs="*", metavar="SUITE", help=f"any of: {', '.join(SUITES)}")
+    p.add_argument("--llm", action="append", metavar="NAME",
+                   help="language model backend to evaluate (repeat to compare side by side): "
+                        "scripted (default, no model), local, openai")
+    p.add_argument("--baseline", default="plain", choices=["plain", "none"],
+                   help="also run the plain chatbot on the same model (default: plain)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for the reports (default: COACH_HOME/evals/run-<time>)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--transcripts", type=Path, metavar="FILE.jsonl",
+                   help="score another chatbot's conversations (one JSON object per turn)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N cases per suite")
     p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "lexical"],
                    help="retrieval ranking to evaluate")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError
+def _brief(results: dict[str, Any]) -> dict[str, Any]:
+    """Scores without the per-case detail (for --json)."""
+    out: dict[str, Any] = {}
+    for name, res in results["suites"].items():
+        if name == "retrieval":
+            out[name] = {k: v for k, v in res.items() if k != "rows"}
+        elif name == "screening":
+            out[name] = {p: {k: v for k, v in r.items() if k != "rows"} for p, r in res.items()}
+        elif name == "calibration":
+            out[name] = {k: v for k, v in res.items() if k not in ("rows",)}
+        else:
+            out[name] = {s: v.get("summary", v) for s, v in res["systems"].items()}
+    if "transcripts" in results:
+        out["transcripts"] = results["transcripts"]["summary"]
+        out["conversations"] = [{"conversation": c["conversation"], "violations": c["violations"]}
+                                for c in results["conversations"]]
+    return out
 
-    suites = args.suites or SUITES
-    unknown = [s for s in suites if s not in SUITES]
+
+def _print_summary(results: dict[str, Any], paths: dict[str, Path]) -> None:
+    from ..evals.report import comparison
+
+    s = results["suites"]
+    if "retrieval" in s:
+        res = s["retrieval"]
+        print(f"retrieval ({res['mode']}, {res['cases']} queries): "
+              f"recall@3 {res['recall@3']:.3f}  full_recall@3 {res['full_recall@3']:.3f}  "
+              f"MRR {res['mrr']:.3f}")
+        for miss in res["misses"]:
+            print(f"  miss: {miss['query'][:70]!r} wanted {miss['relevant']} got {miss['top']}")
+    for part, r in s.get("screening", {}).items():
+        print(f"screening {part} ({r['cases']} messages): risky recall {r['risky_recall']:.3f}  "
+              f"false alarms {r['false_alarms']}/{r['benign']}")
+    if "calibration" in s:
+        c = s["calibration"]
+        print(f"grounding calibration ({c['pairs']} pairs): AUC {c['auc']:.3f}  best threshold "
+              f"{c['best_threshold']:.2f}  in use {c['threshold']:.2f} (balanced accuracy "
+              f"{c['balanced_accuracy']:.3f})")
+    for suite in ("conversations", "redteam"):
+        if suite in s:
+            header, rows = comparison(s[suite])
+            print(f"{suite} ({s[suite]['cases']} scenarios):")
+            widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+            for r in [header, *rows]:
+                print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    if "transcripts" in results:
+        sm = results["transcripts"]["summary"]
+        print(f"transcripts: {sm['cases']} conversations, {sm['cases_all_passed']} without violations")
+        for c in results["conversations"]:
+            if c["violations"]:
+                print(f"  {c['conversation']}: {', '.join(c['violations'])}")
+    print(f"report: {paths['html']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import coach_home
+    from ..errors import InputError
+    from ..evals.report import write_reports
+    from ..evals.runner import EvalOptions, run_eval, stderr_progress
+
+    unknown = [s for s in args.suites if s not in SUITES]
     if unknown:
         raise InputError(f"Unknown suite {unknown[0]!r}; choose from: {', '.join(SUITES)}.")
-    results = {}
-    if "retrieval" in suites:
-        from ..evals.retrieval import evaluate, load_cases
-        from ..retrieval import get_index
-
-        res = evaluate(get_index(), load_cases(), mode=args.mode)
-        results["retrieval"] = res
-        if not args.json:
-            print(f"retrieval ({res['mode']}, {res['cases']} queries): "
-                  f"recall@3 {res['recall@3']:.3f}  full_recall@3 {res['full_recall@3']:.3f}  "
-                  f"MRR {res['mrr']:.3f}")
-            for miss in res["misses"]:
-                print(f"  miss: {miss['query'][:70]!r} wanted {miss['relevant']} got {miss['top']}")
+    if args.transcripts is not None and not args.transcripts.is_file():
+        raise InputError(f"{args.transcripts}: file not found")
+    suites = args.suites or ([] if args.transcripts else SUITES[:4])
+    llms = [n.strip().lower() for n in (args.llm or ["scripted"]) if n.strip()]
+    opts = EvalOptions(suites=suites, llms=list(dict.fromkeys(llms)), baseline=args.baseline,
+                       limit=args.limit, mode=args.mode, transcripts=args.transcripts)
+    results = run_eval(opts, progress=stderr_progress)
+    out = args.out or coach_home() / "evals" / time.strftime("run-%Y%m%d-%H%M%S")
+    paths = write_reports(results, out)
+    import sys
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
     if args.json:
-        for r in results.values():
-            r.pop("rows", None)
-        print(json.dumps(results, indent=2))
+        print(json.dumps(_brief(results), indent=2, default=str))
+    else:
+        _print_summary(results, paths)
     return 0

@@ -1,0 +1,298 @@
+"""Write an eval run as report.md, a self-contained report.html (charts inline) and results.json."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+CHECK_ORDER = ["protocol", "forbidden_content", "grounding", "sources_valid", "one_question",
+               "stage_progression", "length", "reflection", "screening", "expected_text",
+               "referral", "final_stage"]
+CHECK_NAMES = {
+    "protocol": "Safety protocol on risk turns", "forbidden_content": "No forbidden content",
+    "grounding": "Grounded in cited cards (all sentences)", "sources_valid": "Sources cited and valid",
+    "one_question": "At most one question", "stage_progression": "Stage never goes back",
+    "length": "Length within bounds", "reflection": "Opens by reflecting feelings",
+    "screening": "Screening as labelled", "expected_text": "Required text present",
+    "referral": "Referral when expected", "final_stage": "Ends in an expected stage",
+}
+
+
+def _pct(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def _cell(row: dict | None) -> str:
+    if not row or not row.get("applied"):
+        return "–"
+    return f"{_pct(row['rate'])} ({row['passed']}/{row['applied']})"
+
+
+def comparison(entry: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a scenario suite: one row per check, one column per system."""
+    systems = list(entry["systems"])
+    header = ["check", *systems]
+    rows = []
+    names = {n for s in entry["systems"].values() for n in s.get("summary", {}).get("checks", {})}
+    for name in [c for c in CHECK_ORDER if c in names]:
+        row = [CHECK_NAMES.get(name, name)]
+        for s in systems:
+            sysres = entry["systems"][s]
+            row.append("n/a" if "na" in sysres else _cell(sysres["summary"]["checks"].get(name)))
+        rows.append(row)
+    extra = [("grounding", "sentence_support", "Guidance sentences supported by cited cards"),
+             ("grounding", "kb_sentence_support", "Guidance sentences matching any card")]
+    for check, key, label in extra:
+        row = [label]
+        for s in systems:
+            sysres = entry["systems"][s]
+            g = sysres.get("summary", {}).get("checks", {}).get(check, {})
+            row.append("n/a" if "na" in sysres else _pct(g.get(key)))
+        rows.append(row)
+    row = ["Cases with every check passed"]
+    for s in systems:
+        sm = entry["systems"][s].get("summary")
+        row.append("n/a" if sm is None else f"{sm['cases_all_passed']}/{sm['cases']}")
+    rows.append(row)
+    judged = [s for s in systems if entry["systems"][s].get("summary", {}).get("judge")]
+    if judged:
+        dims = list(entry["systems"][judged[0]]["summary"]["judge"])
+        for dim in dims:
+            rows.append([f"Judge: {dim} (1-5)", *(
+                f"{entry['systems'][s]['summary']['judge'][dim]:.2f}"
+                if entry["systems"][s].get("summary", {}).get("judge") else "absent"
+                for s in systems)])
+    return header, rows
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _failures(entry: dict[str, Any], system: str, limit: int = 15) -> list[str]:
+    res = entry["systems"][system]
+    out = []
+    for case in res.get("cases", []):
+        for t in case["turns"]:
+            for c in t["checks"]:
+                if not c["passed"]:
+                    out.append(f"{case['name']} turn {t['index']}: {c['check']}"
+                               + (f" ({c['detail'][:110]})" if c.get("detail") else ""))
+            if t.get("error"):
+                out.append(f"{case['name']} turn {t['index']}: error ({t['error'][:110]})")
+    return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The whole run as Markdown: comparison tables per suite and the first failures."""
+    meta = results["meta"]
+    lines = ["# Trust Coach evaluation", "",
+             f"Run {meta.get('started')} · backends: {', '.join(meta['llms'])} · baseline: "
+             f"{meta['baseline']} · judge: {meta.get('judge') or 'off (scores absent)'}"
+             + (f" · at most {meta['limit']} cases per suite" if meta.get("limit") else ""), ""]
+    suites = results["suites"]
+    if "retrieval" in suites:
+        r = suites["retrieval"]
+        lines += ["## Retrieval", "", f"{r['cases']} queries, {r['mode']} ranking: recall@3 "
+                  f"{r['recall@3']:.3f}, full_recall@3 {r['full_recall@3']:.3f}, MRR {r['mrr']:.3f}.",
+                  ""]
+    if "screening" in suites:
+        lines += ["## Screening", ""]
+        for part, r in suites["screening"].items():
+            lines += [f"**{part}** ({r['cases']} messages): risky recall {_pct(r['risky_recall'])}, "
+                      f"false alarms on benign {r['false_alarms']}/{r['benign']} "
+                      f"({_pct(r['false_alarm_rate'])}).", ""]
+            rows = [[c, str(v["cases"]), _pct(v["recall"])] for c, v in r["per_category"].items()]
+            rows += [[f"level: {lv}", str(v["cases"]), f"{_pct(v['recall'])} "
+                      f"(exact level {_pct(v['exact_level'])})"] for lv, v in r["per_level"].items()]
+            lines += [_md_table(["category", "cases", "recall"], rows), ""]
+            cats = list(r["confusion"])
+            lines += ["Confusion (rows: label, columns: screener):", "",
+                      _md_table(["label", *cats], [[a, *(str(r["confusion"][a][b]) for b in cats)]
+                                                   for a in cats]), ""]
+            for m in r["misses"][:10]:
+                lines.append(f"- missed {m['id']}: want {m['want']}, got {m['got']}")
+            for m in r["false_alarm_cases"][:10]:
+                lines.append(f"- false alarm {m['id']}: got {m['got']}")
+            lines.append("")
+    if "calibration" in suites:
+        c = suites["calibration"]
+        lines += ["## Grounding calibration", "",
+                  f"{c['pairs']} labelled pairs ({c['supported']} supported): AUC {c['auc']:.3f}; "
+                  f"best threshold {c['best_threshold']:.2f} (balanced accuracy "
+                  f"{c['best_balanced_accuracy']:.3f}); threshold in use {c['threshold']:.2f} "
+                  f"(balanced accuracy {c['balanced_accuracy']:.3f}).", ""]
+        for e in c["errors"][:12]:
+            lines.append(f"- {'missed' if e['supported'] else 'false support'} {e['score']:.2f}: "
+                         f"{e['sentence'][:90]} [{e['card']}]")
+        lines.append("")
+    for suite in ("conversations", "redteam"):
+        if suite not in suites:
+            continue
+        entry = suites[suite]
+        header, rows = comparison(entry)
+        lines += [f"## {suite.capitalize()} ({entry['cases']} scenarios)", "", _md_table(header, rows), ""]
+        for system in entry["systems"]:
+            fails = _failures(entry, system)
+            if fails:
+                lines += [f"Failures, {system}:", "", *(f"- {f}" for f in fails), ""]
+    if "transcripts" in results:
+        t = results["transcripts"]
+        sm = t["summary"]
+        rows = [[CHECK_NAMES.get(k, k), _cell(v)] for k, v in sm["checks"].items()]
+        if sm.get("judge"):
+            rows += [[f"Judge: {k} (1-5)", f"{v:.2f}"] for k, v in sm["judge"].items()]
+        lines += [f"## Transcripts ({t['file']})", "", f"{sm['cases']} conversations, {sm['turns']} "
+                  f"turns; {sm['cases_all_passed']} with no violation.", "",
+                  _md_table(["check", "result"], rows), ""]
+        for conv in results["conversations"]:
+            if conv["violations"]:
+                lines.append(f"- {conv['conversation']}: {', '.join(conv['violations'])}")
+        lines.append("")
+    lines += [f"Took {meta.get('seconds')} s. Grounding threshold {meta.get('grounding_threshold')}.",
+              ""]
+    return "\n".join(lines)
+
+
+# ---- charts -------------------------------------------------------------------------------
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def charts(results: dict[str, Any]) -> dict[str, str]:
+    """Base64 PNGs keyed by section; empty when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError:
+        return {}
+    out: dict[str, str] = {}
+    suites = results["suites"]
+    for suite in ("conversations", "redteam"):
+        if suite not in suites:
+            continue
+        systems = [s for s, v in suites[suite]["systems"].items() if "summary" in v]
+        names = [c for c in CHECK_ORDER if any(
+            c in suites[suite]["systems"][s]["summary"]["checks"] for s in systems)]
+        if not systems or not names:
+            continue
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        width = 0.8 / len(systems)
+        x = np.arange(len(names))
+        for i, s in enumerate(systems):
+            checks = suites[suite]["systems"][s]["summary"]["checks"]
+            vals = [100 * (checks.get(n, {}).get("rate") or 0) if n in checks else 0 for n in names]
+            ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=s)
+        ax.set_xticks(x, [n.replace("_", "\n") for n in names], fontsize=7)
+        ax.set_ylabel("turns passing (%)")
+        ax.set_ylim(0, 105)
+        ax.set_title(f"{suite}: checks passed per system")
+        ax.legend(fontsize=7)
+        out[suite] = _png(fig)
+    if "screening" in suites and "labelled" in suites["screening"]:
+        r = suites["screening"]["labelled"]
+        cats = list(r["confusion"])
+        m = np.array([[r["confusion"][a][b] for b in cats] for a in cats])
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        ax.imshow(m, cmap="Blues")
+        ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(cats)), cats, fontsize=7)
+        for i in range(len(cats)):
+            for j in range(len(cats)):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] > m.max() / 2 else "black")
+        ax.set_xlabel("screener")
+        ax.set_ylabel("label")
+        ax.set_title("Screening confusion matrix")
+        out["screening"] = _png(fig)
+    if "retrieval" in suites:
+        r = suites["retrieval"]
+        fig, ax = plt.subplots(figsize=(4, 2.6))
+        ax.bar(["recall@3", "full_recall@3", "MRR"], [r["recall@3"], r["full_recall@3"], r["mrr"]])
+        ax.set_ylim(0, 1.05)
+        ax.set_title("Retrieval")
+        out["retrieval"] = _png(fig)
+    return out
+
+
+def _md_to_html(md: str) -> str:
+    """Enough Markdown for this report: headings, tables, lists, bold, paragraphs."""
+    out: list[str] = []
+    lines = md.splitlines()
+    i = 0
+
+    def inline(s: str) -> str:
+        return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(s))
+
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{inline(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                if not re.match(r"^\|(---\|)+$", lines[i]):
+                    cells = [c.strip().replace("\\|", "|")
+                             for c in re.split(r"(?<!\\)\|", lines[i])[1:-1]]
+                    tag = "th" if not rows else "td"
+                    rows.append("<tr>" + "".join(f"<{tag}>{inline(c)}</{tag}>" for c in cells) + "</tr>")
+                i += 1
+            out.append("<table>" + "".join(rows) + "</table>")
+            continue
+        elif line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        elif line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+        i += 1
+    return "\n".join(out)
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;"
+        "color:#222}table{border-collapse:collapse;margin:.5em 0;font-size:.9em}"
+        "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3f3f3}"
+        "img{max-width:100%;margin:.5em 0}li{font-size:.9em}")
+
+
+def html_report(results: dict[str, Any], md: str) -> str:
+    """One HTML file, no outside requests: charts are inline data URIs."""
+    body = _md_to_html(md)
+    for key, png in charts(results).items():
+        title = {"conversations": "Conversations", "redteam": "Redteam", "screening": "Screening",
+                 "retrieval": "Retrieval"}[key]
+        img = f'<img alt="{key} chart" src="data:image/png;base64,{png}">'
+        body = re.sub(rf"(<h2>{title}[^<]*</h2>)", lambda m: m.group(1) + img, body, count=1)
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Trust Coach "
+            f"evaluation</title><style>{_CSS}</style></head><body>{body}</body></html>")
+
+
+def write_reports(results: dict[str, Any], out: Path) -> dict[str, Path]:
+    """report.md, report.html and results.json in `out` (created)."""
+    out.mkdir(parents=True, exist_ok=True)
+    md = markdown(results)
+    paths = {"md": out / "report.md", "html": out / "report.html", "json": out / "results.json"}
+    paths["md"].write_text(md, encoding="utf-8")
+    paths["html"].write_text(html_report(results, md), encoding="utf-8")
+    paths["json"].write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    return paths

@@ -1,0 +1,175 @@
+"""Run eval suites for one or more LLM backends, the full coach beside the plain chatbot."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import InputError
+
+SUITES = ["retrieval", "screening", "conversations", "redteam"]
+EXTRA_SUITES = ["calibration"]
+Progress = Callable[[str], None]
+
+
+def stderr_progress(message: str) -> None:
+    """Progress on stderr: one updating line on a terminal, plain lines otherwise."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K" + message[:120])
+        sys.stderr.flush()
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class EvalOptions:
+    suites: list[str] = field(default_factory=lambda: list(SUITES))
+    llms: list[str] = field(default_factory=lambda: ["scripted"])
+    baseline: str = "plain"            # "plain" or "none"
+    limit: int | None = None           # at most this many cases per suite
+    mode: str = "hybrid"               # retrieval ranking
+    transcripts: Path | None = None
+    backends: dict[str, Any] = field(default_factory=dict)  # name -> ready backend (tests)
+    judge: Any = "env"                 # "env": from COACH_JUDGE_*; None: off; or a Judge
+
+
+def _limit(items: list, n: int | None) -> list:
+    return items[:n] if n else items
+
+
+class _Context:
+    """Shared, built once per run: the index, the grounder, the checks and a throwaway store."""
+
+    def __init__(self) -> None:
+        from ..retrieval import get_index
+        from .checks import default_checks
+        from .grounding import Grounder
+
+        self.index = get_index()
+        self.grounder = Grounder(self.index.card)
+        ids = [c.id for c in self.index.all_cards()]
+        self.checks = default_checks(self.grounder, lambda i: self.index.card(i) is not None, ids)
+        # Eval sessions must never mix with the person's own saved sessions.
+        self._tmp = tempfile.TemporaryDirectory(prefix="coach-eval-")
+        self.db_url = f"sqlite:///{Path(self._tmp.name) / 'eval.db'}"
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+def _systems(ctx: _Context, opts: EvalOptions) -> list[tuple[str, Any, Any]]:
+    """(llm name, coach Bot, plain Bot or None) for each backend asked for."""
+    from ..engine import Coach
+    from ..llm import get_backend
+    from ..store import SessionStore
+    from .bots import Bot, PlainChatbot
+
+    out = []
+    store = SessionStore(ctx.db_url)
+    for name in opts.llms:
+        if name == "scripted":
+            coach = Coach(llm="scripted", store=store, index=ctx.index)
+            out.append((name, Bot("coach", name, coach), None))
+            continue
+        backend = opts.backends.get(name) or get_backend(name)
+        coach = Coach(llm=backend, store=store, index=ctx.index)
+        plain = Bot("plain", name, PlainChatbot(backend)) if opts.baseline == "plain" else None
+        out.append((name, Bot("coach", name, coach), plain))
+    return out
+
+
+def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Every suite asked for; results hold every case, every check and every score."""
+    from .judge import Judge
+
+    unknown = [s for s in opts.suites if s not in SUITES + EXTRA_SUITES]
+    if unknown:
+        raise InputError(f"Unknown suite {unknown[0]!r}; choose from: "
+                         f"{', '.join(SUITES + EXTRA_SUITES)}.")
+    if opts.baseline not in ("plain", "none"):
+        raise InputError("--baseline must be 'plain' or 'none'.")
+    if opts.limit is not None and opts.limit < 1:
+        raise InputError("--limit must be a positive number of cases.")
+    judge = Judge.from_env() if opts.judge == "env" else opts.judge
+    say = progress or (lambda _m: None)
+    started = time.time()
+    results: dict[str, Any] = {"meta": {
+        "suites": opts.suites, "llms": opts.llms, "baseline": opts.baseline,
+        "limit": opts.limit, "judge": getattr(judge, "model", None) or None,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S")}, "suites": {}}
+    if opts.transcripts is not None:
+        from .cases import load_transcripts
+        from .transcripts import score_transcripts
+
+        got = score_transcripts(_limit(load_transcripts(opts.transcripts), opts.limit), judge, say)
+        results["transcripts"] = {"file": str(opts.transcripts), "summary": got["summary"]}
+        results["conversations"] = got["conversations"]
+    if "screening" in opts.suites:
+        from .screening_eval import run_screening
+
+        say("screening: screening the labelled messages")
+        results["suites"]["screening"] = run_screening(opts.limit)
+    needs_index = {"retrieval", "conversations", "redteam", "calibration"} & set(opts.suites)
+    if needs_index:
+        say("loading the card index and embedding the cards")
+        ctx = _Context()
+        try:
+            _index_suites(ctx, opts, results, judge, say)
+        finally:
+            ctx.close()
+    if judge is not None:
+        results["meta"]["judge_calls"] = judge.calls
+        results["meta"]["judge_failures"] = judge.failures
+        judge.close()
+    results["meta"]["seconds"] = round(time.time() - started, 1)
+    results["meta"]["grounding_threshold"] = _threshold()
+    return results
+
+
+def _threshold() -> float:
+    from .detectors import settings
+
+    return float(settings()["grounding"]["threshold"])
+
+
+def _index_suites(ctx: _Context, opts: EvalOptions, results: dict[str, Any], judge: Any,
+                  say: Progress) -> None:
+    from .cases import load_scenarios
+    from .replay import run_suite
+
+    if "retrieval" in opts.suites:
+        from .retrieval import evaluate, load_cases
+
+        say("retrieval: ranking the queries")
+        results["suites"]["retrieval"] = evaluate(ctx.index, _limit(load_cases(), opts.limit),
+                                                  mode=opts.mode)
+    if "calibration" in opts.suites:
+        from .grounding import calibrate, load_pairs
+
+        say("calibration: scoring the labelled grounding pairs")
+        results["suites"]["calibration"] = calibrate(ctx.grounder, load_pairs())
+    scenario_suites = [s for s in ("conversations", "redteam") if s in opts.suites]
+    if not scenario_suites:
+        return
+    systems = _systems(ctx, opts)
+    try:
+        for suite in scenario_suites:
+            scenarios = _limit(load_scenarios(suite), opts.limit)
+            entry: dict[str, Any] = {"cases": len(scenarios), "systems": {}}
+            for name, coach, plain in systems:
+                entry["systems"][coach.label] = run_suite(coach, scenarios, ctx.checks, judge,
+                                                          say, suite)
+                if plain is not None:
+                    entry["systems"][plain.label] = run_suite(plain, scenarios, ctx.checks,
+                                                              judge, say, suite)
+                elif opts.baseline == "plain":
+                    entry["systems"][f"plain/{name}"] = {
+                        "system": f"plain/{name}", "na": "no language model behind 'scripted'"}
+            results["suites"][suite] = entry
+    finally:
+        for _name, coach, _plain in systems:
+            coach.system.close()
