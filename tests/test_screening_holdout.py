@@ -66,7 +66,7 @@ def test_holdout_false_alarms(holdout):
     cases, got = holdout
     benign = [(c, s) for c, s in zip(cases, got) if c["level"] == "none"]
     alarms = [c["id"] for c, s in benign if s.is_risk]
-    assert len(alarms) / len(benign) <= 0.03, alarms  # achieved: 0/66
+    assert len(alarms) / len(benign) <= 0.03, alarms  # achieved: 1/66
 
 
 def test_holdout_patterns_alone_keep_every_urgent_case(holdout):

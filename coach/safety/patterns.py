@@ -197,7 +197,9 @@ def scan(text: str, ps: PatternSet | None = None) -> list[Hit]:
 def has_risk_vocabulary(text: str, ps: PatternSet | None = None) -> bool:
     """Cheap gate: does the message contain any word that risk talk usually needs?"""
     ps = ps or default_patterns()
-    return bool(ps.risk_vocabulary.search(normalise(text, ps)))
+    # Idioms are blanked first: "he hit the roof" alone gives the similarity step nothing to do.
+    prepared = " . ".join(prepare(s, ps)[0] for s in sentences(normalise(text, ps)))
+    return bool(ps.risk_vocabulary.search(prepared))
 
 
 def level_rank(level: str) -> int:

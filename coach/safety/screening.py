@@ -20,7 +20,9 @@ Decisions (the test set in evals/screening.jsonl follows them):
   a partner monitoring the user is abuse.
 - When several categories fire, the highest level wins; ties go to the first of PRIORITY.
 - History: any risk raised by an earlier user message keeps the conversation at least at that
-  category and `concern` (so an abuse disclosure on turn 2 still rules out couples advice later).
+  category and `concern` (so an abuse disclosure on turn 2 still rules out couples advice later),
+  and a rule marked `history:` (farewells, giving things away) turns urgent after earlier risk of
+  that category.
 """
 
 from __future__ import annotations
