@@ -292,3 +292,80 @@ def test_a_failing_model_is_named_in_the_status(index):
     assert v.warnings and "isn't responding" in v.warnings[0]
     assert "this reply used **built-in guidance" in v.status
     c.close()
+
+
+# ---- the JSON API and the page behind a login (in-process HTTP) ---------------------------
+@pytest.fixture
+def api_client(index, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from coach.web import create_app
+
+    monkeypatch.setenv("COACH_API_RATE", "600")
+    c = make_coach(index)
+    app = create_app(c, [("ann", "pw-ann"), ("bob", "pw-bob")])
+    with TestClient(app) as client:
+        yield client
+    c.close()
+
+
+ANN = ("ann", "pw-ann")
+BOB = ("bob", "pw-bob")
+
+
+def test_api_needs_a_login_and_keeps_sessions_to_their_owner(api_client):
+    assert api_client.post("/api/v1/sessions", json={}).status_code == 401
+    wrong = api_client.post("/api/v1/sessions", json={}, auth=("ann", "nope"))
+    assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
+    made = api_client.post("/api/v1/sessions", json={"region": "uk"}, auth=ANN)
+    assert made.status_code == 200 and "not a therapist" in made.json()["welcome"]
+    sid = made.json()["session"]
+    turn = api_client.post("/api/v1/turn", json={"session": sid, "text": "My wife hid money"},
+                           auth=ANN)
+    assert turn.status_code == 200
+    body = turn.json()
+    assert body["session"] == sid and body["user"] == "My wife hid money" and body["reply"]
+    stolen = api_client.post("/api/v1/turn", json={"session": sid, "text": "hi"}, auth=BOB)
+    assert stolen.status_code == 404
+    assert api_client.get(f"/api/v1/sessions/{sid}/export", auth=BOB).status_code == 404
+    export = api_client.get(f"/api/v1/sessions/{sid}/export?format=md", auth=ANN)
+    assert "My wife hid money" in export.text
+    assert api_client.delete(f"/api/v1/sessions/{sid}", auth=BOB).status_code == 404
+    assert api_client.delete(f"/api/v1/sessions/{sid}", auth=ANN).json() == {"deleted": True}
+    assert api_client.get(f"/api/v1/sessions/{sid}/export", auth=ANN).status_code == 404
+
+
+def test_api_answers_bad_requests_with_one_plain_line(api_client):
+    sid = api_client.post("/api/v1/sessions", json={}, auth=ANN).json()["session"]
+    cases = [
+        (dict(content=b"x" * 70_000), 413, "too large"),
+        (dict(content=b"not json"), 400, "must be JSON"),
+        (dict(json={"session": sid, "text": 5}), 400, "as a string"),
+        (dict(json={"session": sid, "text": "   "}), 400, "empty"),
+        (dict(json={"session": sid, "text": "y" * 12_000}), 400, "very long"),
+    ]
+    for kwargs, status, words in cases:
+        r = api_client.post("/api/v1/turn", auth=ANN, **kwargs)
+        assert r.status_code == status and words in r.json()["error"], (status, r.text)
+        assert "\n" not in r.json()["error"] and "Traceback" not in r.text
+
+
+def test_api_limits_each_client(index, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from coach.web import create_app
+
+    monkeypatch.setenv("COACH_API_RATE", "1")
+    c = make_coach(index)
+    with TestClient(create_app(c, [ANN, BOB])) as client:
+        codes = [client.get("/api/v1/health", auth=ANN).status_code for _ in range(31)]
+        assert codes[:30] == [200] * 30 and codes[30] == 429
+        assert client.get("/api/v1/health", auth=BOB).status_code == 200
+    c.close()
+
+
+def test_the_page_itself_is_behind_the_login(api_client):
+    assert api_client.get("/config").status_code == 401
+    login = api_client.post("/login", data={"username": "ann", "password": "pw-ann"})
+    assert login.status_code == 200
+    assert api_client.get("/config").status_code == 200
