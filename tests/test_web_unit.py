@@ -302,6 +302,7 @@ def api_client(index, monkeypatch):
     from coach.web import create_app
 
     monkeypatch.setenv("COACH_API_RATE", "600")
+    monkeypatch.setenv("COACH_WEB_PRELOAD_VOICE", "0")
     c = make_coach(index)
     app = create_app(c, [("ann", "pw-ann"), ("bob", "pw-bob")])
     with TestClient(app) as client:
@@ -356,6 +357,7 @@ def test_api_limits_each_client(index, monkeypatch):
     from coach.web import create_app
 
     monkeypatch.setenv("COACH_API_RATE", "1")
+    monkeypatch.setenv("COACH_WEB_PRELOAD_VOICE", "0")
     c = make_coach(index)
     with TestClient(create_app(c, [ANN, BOB])) as client:
         codes = [client.get("/api/v1/health", auth=ANN).status_code for _ in range(31)]

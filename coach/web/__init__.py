@@ -31,6 +31,26 @@ def _private_temp() -> None:
     os.environ["GRADIO_TEMP_DIR"] = str(path)
 
 
+def _preload_voice() -> None:
+    """Load the speech models in the background so the first voice message is not slow."""
+    import threading
+
+    def load() -> None:
+        try:
+            from ..voice import available, stt, tts
+
+            have = available()
+            if have["stt"]:
+                stt.load_model()
+            if have["tts"]:
+                tts.load_backend()
+        except Exception:  # voice stays optional: a failure shows when someone uses it
+            pass
+
+    if os.environ.get("COACH_WEB_PRELOAD_VOICE", "1") != "0":
+        threading.Thread(target=load, name="voice-preload", daemon=True).start()
+
+
 def create_app(coach: Any, credentials: list[tuple[str, str]] | None = None,
                region: str | None = None) -> Any:
     """A FastAPI app serving the page at / and the JSON API at /api/v1 for one Coach."""
@@ -53,6 +73,7 @@ def create_app(coach: Any, credentials: list[tuple[str, str]] | None = None,
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(api.router(web, check))
     app.state.web = web
+    _preload_voice()
     return gr.mount_gradio_app(
         app, demo, path="/", auth=check, auth_message="Trust Coach: please log in.",
         max_file_size=MAX_FILE_SIZE, footer_links=[], ssr_mode=False, pwa=False,
