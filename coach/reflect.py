@@ -8,6 +8,7 @@ cut after its first question, streamed sentence by sentence through the output r
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -84,13 +85,13 @@ class Reflector:
         try:
             try:
                 prompt = self.llm.chat_template(messages, prefill=prefill)
-                pieces = self.llm.complete(prompt, max_tokens=40, temperature=0.6,
+                pieces = self.llm.complete(prompt, max_tokens=40, temperature=_temperature(),
                                            stop=["\n", ".", "!", "?"])
                 raw = prefill + "".join(pieces)
                 if not raw.rstrip().endswith((".", "!")):
                     raw = raw.rstrip(" ,;:") + "."
             except LLMUnsupported:
-                raw = "".join(self.llm.chat(messages, max_tokens=60, temperature=0.6))
+                raw = "".join(self.llm.chat(messages, max_tokens=60, temperature=_temperature()))
         except LLMError as exc:
             return LLMText(error=str(exc))
         except Exception as exc:  # a misbehaving client must not break the turn
@@ -126,7 +127,7 @@ class Reflector:
         guard = StreamGuard(ctx)
         shown = ""
         try:
-            for piece in self.llm.chat(messages, max_tokens=220, temperature=0.6):
+            for piece in self.llm.chat(messages, max_tokens=220, temperature=_temperature()):
                 released = guard.feed(piece)
                 if released:
                     released, done = _until_first_question(shown, released)
@@ -152,6 +153,14 @@ class Reflector:
         if words < 8:
             return LLMText(error="the model's reply was not usable", shown=shown)
         return LLMText(text=shown.strip(), shown=shown)
+
+
+def _temperature() -> float:
+    """COACH_LLM_TEMPERATURE (default 0.6, the measured sweet spot; 0 makes evals repeatable)."""
+    try:
+        return min(2.0, max(0.0, float(os.environ.get("COACH_LLM_TEMPERATURE", "0.6"))))
+    except ValueError:
+        return 0.6
 
 
 def _first_sentence(text: str) -> str:

@@ -218,3 +218,44 @@ def test_chat_script_json_contract(tmp_path):
                             "--session", rows[0]["session"]], capture_output=True, text=True,
                            env=child_env(), timeout=300)
     assert json.loads(again.stdout)["turn"] > rows[2]["turn"]
+
+
+def test_opt_in_summary_is_offered_next_time_and_opt_out_is_not(coach):
+    sid, _ = coach.start_session(history_opt_in=True)
+    for msg in ("My girlfriend lied about seeing her ex", "she broke my trust, it's been weeks",
+                "I get so anxious", "let's make a plan"):
+        coach.reply(sid, msg)
+    assert coach.reply(sid, "yes").plan_agreed
+    _, welcome = coach.start_session(history_opt_in=True)
+    assert welcome.startswith("Welcome back")
+    assert "Your plan:" in welcome
+    _, private = coach.start_session(history_opt_in=False)
+    assert "Welcome back" not in private and "Your plan" not in private
+
+
+def test_deleting_a_session_removes_it_everywhere(coach):
+    sid, _ = coach.start_session(history_opt_in=True)
+    coach.reply(sid, "He lied to me about money")
+    coach.store.delete_session(sid)
+    assert all(s.id != sid for s in coach.store.list_sessions())
+    assert coach.store.latest_summary() is None
+
+
+@pytest.mark.slow
+def test_chat_voice_in_transcribes_and_answers(tmp_path):
+    from coach.voice import write_wav
+
+    wav = tmp_path / "turn.wav"
+    write_wav(wav, "I feel anxious when my partner does not text me back.")
+    out = subprocess.run([COACH, "chat", "--voice-in", str(wav), "--json", "--llm", "scripted"],
+                         capture_output=True, text=True, env=child_env(), timeout=300)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "anxious" in row["user"].lower()
+    assert row["reply"]
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00garbage")
+    bad = subprocess.run([COACH, "chat", "--voice-in", str(broken), "--llm", "scripted"],
+                         capture_output=True, text=True, env=child_env(), timeout=300)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().startswith("coach:")
