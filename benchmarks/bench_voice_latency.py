@@ -115,8 +115,10 @@ def main() -> int:
         print(f"{names[k]:<28} {statistics.median(vals):>7.3f} {p95:>7.3f} {vals[-1]:>7.3f}")
     backends = sorted({r["backend"] for r in rows})
     within = sum(r["total"] <= 1.5 for r in rows)
-    print(f"\n{len(rows)} turns, replies by {', '.join(backends)}; {within}/{len(rows)} within 1.5 s")
-    print(f"example transcript: {rows[0]['heard']!r}; load average {os.getloadavg()[0]:.1f}")
+    print(f"\n{len(rows)} turns, replies by {', '.join(backends)}; "
+          f"{within}/{len(rows)} within 1.5 s")
+    print(f"example transcript: {rows[0]['heard']!r}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     tmp.cleanup()
     return 0
 

@@ -1,4 +1,4 @@
-"""The web app in a real browser: `coach serve --llm scripted` driven by Playwright + Debian chromium."""
+"""The web app in a real browser: `coach serve --llm scripted`, Playwright, Debian chromium."""
 
 from __future__ import annotations
 
@@ -269,3 +269,35 @@ def test_checkin_is_saved_and_charted(page):
     page.wait_for_function(
         "() => document.body.innerText.includes('First check-in')", timeout=TIMEOUT_MS)
     assert "5/10" in page.inner_text("body")
+
+
+def test_a_recorded_message_from_the_microphone_is_answered(server, tmp_path):
+    voice = pytest.importorskip("coach.voice")
+    if not voice.available()["tts"] or not voice.available()["stt"]:
+        pytest.skip("voice models are not installed")
+    wav = voice.write_wav(tmp_path / "spoken.wav",
+                          "My wife hid a credit card from me and I feel betrayed.")
+    # Chromium's fake microphone plays this file (in a loop) as what the person says.
+    args = ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                   f"--use-file-for-fake-audio-capture={wav}"]
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        ctx = b.new_context(permissions=["microphone"])
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(server["url"])
+        pg.wait_for_selector("#coach-input textarea")
+        pg.locator("#coach-voice button").first.click()
+        pg.click("#coach-mic button.record-button")
+        pg.wait_for_timeout(4500)
+        pg.click("#coach-mic button.stop-button")
+        reply = _last_reply(pg, 0)
+        pg.wait_for_timeout(1500)
+        rows = pg.locator("#coach-chat .message-row").count()
+        chat = pg.inner_text("#coach-chat").lower()
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "web-microphone.png"), full_page=True)
+        b.close()
+    assert "credit card" in chat
+    assert reply.strip()
+    assert rows == 3, "one recording must make one message (welcome, message, reply)"

@@ -1,4 +1,4 @@
-"""Fifty people at once on one `coach serve --llm scripted`: no errors, no reply in the wrong session."""
+"""Fifty people at once on one `coach serve --llm scripted`: no errors, no crossed replies."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
-        raise CoachError("The web app is not installed: pip install 'trust-coach[web]'.")
+        raise CoachError("The web app is not installed: pip install 'trust-coach[web]'.") from None
     from ..engine import Coach
 
     print("Starting Trust Coach (loading guidance)…", file=sys.stderr, flush=True)

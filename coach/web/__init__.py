@@ -59,7 +59,7 @@ def create_app(coach: Any, credentials: list[tuple[str, str]] | None = None,
         import gradio as gr
         from fastapi import FastAPI
     except ImportError:
-        raise CoachError("The web app is not installed: pip install 'trust-coach[web]'.")
+        raise CoachError("The web app is not installed: pip install 'trust-coach[web]'.") from None
     from . import api
     from .app import CSS, HEAD, build, theme
     from .auth import authenticator

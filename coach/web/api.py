@@ -45,7 +45,8 @@ def rate_from_env() -> float:
     try:
         return max(0.0, float(raw))
     except ValueError:
-        raise CoachError(f"COACH_API_RATE must be a number of requests per minute, not {raw!r}.")
+        raise CoachError(
+            f"COACH_API_RATE must be a number of requests per minute, not {raw!r}.") from None
 
 
 def _basic_user(request: Request) -> tuple[str, str] | None:
@@ -82,18 +83,19 @@ def router(web: WebSessions, check: Callable[[str, str], bool] | None,
         return user
 
     async def body(request: Request) -> dict[str, Any]:
+        too_large = f"The request is too large (limit {MAX_BODY_BYTES // 1024} KB)."
         size = request.headers.get("content-length")
         if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-            raise ApiError(413, f"The request is too large (limit {MAX_BODY_BYTES // 1024} KB).")
+            raise ApiError(413, too_large)
         data = bytearray()
         async for chunk in request.stream():
             data += chunk
             if len(data) > MAX_BODY_BYTES:
-                raise ApiError(413, f"The request is too large (limit {MAX_BODY_BYTES // 1024} KB).")
+                raise ApiError(413, too_large)
         try:
             parsed = json.loads(data or b"{}")
         except ValueError:
-            raise ApiError(400, "The request body must be JSON.")
+            raise ApiError(400, "The request body must be JSON.") from None
         if not isinstance(parsed, dict):
             raise ApiError(400, "The request body must be a JSON object.")
         return parsed

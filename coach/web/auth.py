@@ -1,4 +1,4 @@
-"""Who may use the web app: logins from COACH_AUTH / COACH_AUTH_FILE, session owners, rate limits."""
+"""Who may use the web app: logins (COACH_AUTH / COACH_AUTH_FILE), session owners, rate limits."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ class OwnerMap:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise CoachError(f"{self.path} cannot be read as the session owners list ({exc}).") from exc
+            raise CoachError(
+                f"{self.path} cannot be read as the session owners list ({exc}).") from exc
         if not isinstance(data, dict):
             raise CoachError(f"{self.path} is not a session owners list.")
         return {str(k): str(v) for k, v in data.items()}

@@ -208,7 +208,7 @@ class WebSessions:
         try:
             value = int(round(float(rating)))
         except (TypeError, ValueError):
-            raise CoachError("The check-in is a number from 0 to 10.")
+            raise CoachError("The check-in is a number from 0 to 10.") from None
         if not 0 <= value <= 10:
             raise CoachError("The check-in is a number from 0 to 10.")
         chat = list(chat or [])
@@ -303,7 +303,7 @@ _TICK = object()
 
 
 def _watched(events: Iterator[Any], tick_s: float = 1.0) -> Iterator[Any]:
-    """Run an event iterator in a thread; yield its events, _TICK while waiting, exceptions as values."""
+    """Run events in a thread; yield each event, _TICK while waiting, and exceptions as values."""
     q: queue.Queue = queue.Queue()
 
     def work() -> None:
