@@ -373,3 +373,11 @@ def test_the_page_itself_is_behind_the_login(api_client):
     login = api_client.post("/login", data={"username": "ann", "password": "pw-ann"})
     assert login.status_code == 200
     assert api_client.get("/config").status_code == 200
+
+
+def test_old_exports_are_removed(web):
+    v = final(web.turn("My partner keeps secrets about money", [], None, "ann"))
+    old = web.export(v.state, "ann", "md")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = web.export(v.state, "ann", "json")
+    assert os.path.exists(fresh) and not os.path.exists(old)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ log = logging.getLogger("coach.web")
 WATCHDOG_S = float(os.environ.get("COACH_WEB_WATCHDOG_S") or 60)
 SLOW_MESSAGE = ("This is taking longer than usual. Your message is saved; the reply will "
                 "appear here as soon as it is ready.")
+EXPORT_KEEP_S = 3600.0
 _DONE = object()
 # Services shown in the always-visible panel (the full list is in each crisis reply).
 PANEL_CATEGORIES = ("self_harm", "abuse", "therapy")
@@ -77,7 +77,9 @@ class WebSessions:
         self.login_required = login_required
         self.owners = owners or OwnerMap(coach_home() / OWNERS_FILE)
         self.region = res.normalise_region(region or getattr(coach, "region", None))
-        self.export_dir = Path(tempfile.mkdtemp(prefix="exports-", dir=_private_dir("web")))
+        self.export_dir = _private_dir("web") / "exports"
+        self.export_dir.mkdir(mode=0o700, exist_ok=True)
+        self._prune_exports()
 
     # ---- who may see what ---------------------------------------------------------------
     @staticmethod
@@ -195,12 +197,23 @@ class WebSessions:
         if not sid:
             raise CoachError("There is nothing to export yet: start a conversation first.")
         fmt = "json" if str(fmt).lower().startswith("j") else "md"
+        self._prune_exports()
         text = self.coach.store.export(sid, fmt)
         path = self.export_dir / f"trust-coach-{sid}.{fmt}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         return str(path)
+
+    def _prune_exports(self, max_age_s: float = EXPORT_KEEP_S) -> None:
+        # Exports are copies of private conversations: keep them only long enough to download.
+        cutoff = time.time() - max_age_s
+        for path in self.export_dir.glob("trust-coach-*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                pass
 
     def checkin(self, rating: Any, state: dict[str, Any], user: str, region: str | None,
                 remember: bool, chat: list[dict[str, str]]) -> tuple[list, dict[str, Any]]:
