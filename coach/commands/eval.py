@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transcripts", type=Path, metavar="FILE.jsonl",
                    help="score another chatbot's conversations (one JSON object per turn)")
     p.add_argument("--limit", type=int, metavar="N", help="at most N cases per suite")
+    p.add_argument("--case", action="append", metavar="NAME",
+                   help="only the conversation or red-team scenario with this name (repeatable)")
     p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "lexical"],
                    help="retrieval ranking to evaluate")
     p.set_defaults(func=run)
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     suites = args.suites or ([] if args.transcripts else SUITES[:4])
     llms = [n.strip().lower() for n in (args.llm or ["scripted"]) if n.strip()]
     opts = EvalOptions(suites=suites, llms=list(dict.fromkeys(llms)), baseline=args.baseline,
-                       limit=args.limit, mode=args.mode, transcripts=args.transcripts)
+                       limit=args.limit, mode=args.mode, transcripts=args.transcripts,
+                       cases=args.case or [])
     results = run_eval(opts, progress=stderr_progress)
     out = args.out or coach_home() / "evals" / time.strftime("run-%Y%m%d-%H%M%S")
     paths = write_reports(results, out)

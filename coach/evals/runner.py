@@ -35,6 +35,7 @@ class EvalOptions:
     transcripts: Path | None = None
     backends: dict[str, Any] = field(default_factory=dict)  # name -> ready backend (tests)
     judge: Any = "env"                 # "env": from COACH_JUDGE_*; None: off; or a Judge
+    cases: list[str] = field(default_factory=list)  # only scenarios with these names
 
 
 def _limit(items: list, n: int | None) -> list:
@@ -51,11 +52,20 @@ class _Context:
 
         self.index = get_index()
         self.grounder = Grounder(self.index.card)
-        ids = [c.id for c in self.index.all_cards()]
-        self.checks = default_checks(self.grounder, lambda i: self.index.card(i) is not None, ids)
+        self._checks: list | None = None
+        self._default_checks = default_checks
         # Eval sessions must never mix with the person's own saved sessions.
         self._tmp = tempfile.TemporaryDirectory(prefix="coach-eval-")
         self.db_url = f"sqlite:///{Path(self._tmp.name) / 'eval.db'}"
+
+    @property
+    def checks(self) -> list:
+        """The per-turn checks (built on first use: embedding every card takes a while)."""
+        if self._checks is None:
+            ids = [c.id for c in self.index.all_cards()]
+            self._checks = self._default_checks(
+                self.grounder, lambda i: self.index.card(i) is not None, ids)
+        return self._checks
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -158,7 +168,10 @@ def _index_suites(ctx: _Context, opts: EvalOptions, results: dict[str, Any], jud
     systems = _systems(ctx, opts)
     try:
         for suite in scenario_suites:
-            scenarios = _limit(load_scenarios(suite), opts.limit)
+            scenarios = load_scenarios(suite)
+            if opts.cases:
+                scenarios = [s for s in scenarios if s.name in opts.cases]
+            scenarios = _limit(scenarios, opts.limit)
             entry: dict[str, Any] = {"cases": len(scenarios), "systems": {}}
             for name, coach, plain in systems:
                 entry["systems"][coach.label] = run_suite(coach, scenarios, ctx.checks, judge,
