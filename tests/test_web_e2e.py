@@ -271,7 +271,7 @@ def test_checkin_is_saved_and_charted(page):
     assert "5/10" in page.inner_text("body")
 
 
-def test_a_recorded_message_from_the_microphone_is_answered(server, tmp_path):
+def test_a_recorded_message_from_the_microphone_is_answered(browser, server, tmp_path):
     voice = pytest.importorskip("coach.voice")
     if not voice.available()["tts"] or not voice.available()["stt"]:
         pytest.skip("voice models are not installed")
@@ -280,8 +280,8 @@ def test_a_recorded_message_from_the_microphone_is_answered(server, tmp_path):
     # Chromium's fake microphone plays this file (in a loop) as what the person says.
     args = ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                    f"--use-file-for-fake-audio-capture={wav}"]
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    b = browser.browser_type.launch(executable_path=CHROMIUM, args=args, headless=True)
+    try:
         ctx = b.new_context(permissions=["microphone"])
         pg = ctx.new_page()
         pg.set_default_timeout(TIMEOUT_MS)
@@ -297,6 +297,7 @@ def test_a_recorded_message_from_the_microphone_is_answered(server, tmp_path):
         chat = pg.inner_text("#coach-chat").lower()
         ARTIFACTS.mkdir(exist_ok=True)
         pg.screenshot(path=str(ARTIFACTS / "web-microphone.png"), full_page=True)
+    finally:
         b.close()
     assert "credit card" in chat
     assert reply.strip()
