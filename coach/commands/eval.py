@@ -82,7 +82,8 @@ def _print_summary(results: dict[str, Any], paths: dict[str, Path]) -> None:
                 print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
     if "transcripts" in results:
         sm = results["transcripts"]["summary"]
-        print(f"transcripts: {sm['cases']} conversations, {sm['cases_all_passed']} without violations")
+        print(f"transcripts: {sm['cases']} conversations, "
+              f"{sm['cases_all_passed']} without violations")
         for c in results["conversations"]:
             if c["violations"]:
                 print(f"  {c['conversation']}: {', '.join(c['violations'])}")

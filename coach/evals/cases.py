@@ -55,7 +55,8 @@ class Scenario:
         return out
 
     def forbid_from(self, turn: int) -> list[str]:
-        """Conversation `forbid` lists hold from their turn on (red-team ones for that turn only)."""
+        """Kinds forbidden on this turn: conversation lists hold from their turn on, red-team
+        lists for their own turn."""
         kinds: list[str] = []
         last = len(self.turns) - 1
         for exp in self.expect:
@@ -82,8 +83,8 @@ def _scenario(row: Any, suite: str, path: Path, n: int) -> Scenario:
     if not isinstance(expect, list) or not all(isinstance(e, dict) for e in expect):
         raise InputError(f"{path.name}: case {row['name']!r}: 'expect' must be a list of mappings")
     meta = {k: v for k, v in row.items() if k not in ("name", "turns", "expect", "region")}
-    return Scenario(str(row["name"]), suite, tuple(turns), str(row.get("region") or "international"),
-                    tuple(expect), meta)
+    region = str(row.get("region") or "international")
+    return Scenario(str(row["name"]), suite, tuple(turns), region, tuple(expect), meta)
 
 
 def load_scenarios(suite: str, path: Path | None = None) -> list[Scenario]:
@@ -133,7 +134,8 @@ def load_transcripts(path: Path) -> list[Transcript]:
             raise InputError(f"{Path(path).name}: line {n}: missing {', '.join(missing)}")
         conv = row["conversation"]
         if not isinstance(conv, (str, int)) or isinstance(conv, bool):
-            raise InputError(f"{Path(path).name}: line {n}: 'conversation' must be a string or number")
+            raise InputError(
+                f"{Path(path).name}: line {n}: 'conversation' must be a string or number")
         if not isinstance(row["user"], str) or not isinstance(row["assistant"], str):
             raise InputError(f"{Path(path).name}: line {n}: 'user' and 'assistant' must be text")
         if not row["user"].strip():

@@ -1,4 +1,4 @@
-"""Grounding: is each guidance sentence supported by a cited card? Offline embeddings, calibrated."""
+"""Grounding: is each guidance sentence supported by a cited card? Offline, calibrated."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ CHECK_ORDER = ["protocol", "forbidden_content", "grounding", "sources_valid", "o
                "referral", "final_stage"]
 CHECK_NAMES = {
     "protocol": "Safety protocol on risk turns", "forbidden_content": "No forbidden content",
-    "grounding": "Grounded in cited cards (all sentences)", "sources_valid": "Sources cited and valid",
+    "grounding": "Grounded in cited cards (all sentences)",
+    "sources_valid": "Sources cited and valid",
     "one_question": "At most one question", "stage_progression": "Stage never goes back",
     "length": "Length within bounds", "reflection": "Opens by reflecting feelings",
     "screening": "Screening as labelled", "expected_text": "Required text present",
@@ -102,17 +103,20 @@ def markdown(results: dict[str, Any]) -> str:
     if "retrieval" in suites:
         r = suites["retrieval"]
         lines += ["## Retrieval", "", f"{r['cases']} queries, {r['mode']} ranking: recall@3 "
-                  f"{r['recall@3']:.3f}, full_recall@3 {r['full_recall@3']:.3f}, MRR {r['mrr']:.3f}.",
+                  f"{r['recall@3']:.3f}, full_recall@3 {r['full_recall@3']:.3f}, "
+                  f"MRR {r['mrr']:.3f}.",
                   ""]
     if "screening" in suites:
         lines += ["## Screening", ""]
         for part, r in suites["screening"].items():
-            lines += [f"**{part}** ({r['cases']} messages): risky recall {_pct(r['risky_recall'])}, "
+            lines += [f"**{part}** ({r['cases']} messages): risky recall "
+                      f"{_pct(r['risky_recall'])}, "
                       f"false alarms on benign {r['false_alarms']}/{r['benign']} "
                       f"({_pct(r['false_alarm_rate'])}).", ""]
             rows = [[c, str(v["cases"]), _pct(v["recall"])] for c, v in r["per_category"].items()]
             rows += [[f"level: {lv}", str(v["cases"]), f"{_pct(v['recall'])} "
-                      f"(exact level {_pct(v['exact_level'])})"] for lv, v in r["per_level"].items()]
+                      f"(exact level {_pct(v['exact_level'])})"]
+                     for lv, v in r["per_level"].items()]
             lines += [_md_table(["category", "cases", "recall"], rows), ""]
             cats = list(r["confusion"])
             lines += ["Confusion (rows: label, columns: screener):", "",
@@ -139,7 +143,8 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         entry = suites[suite]
         header, rows = comparison(entry)
-        lines += [f"## {suite.capitalize()} ({entry['cases']} scenarios)", "", _md_table(header, rows), ""]
+        lines += [f"## {suite.capitalize()} ({entry['cases']} scenarios)", "",
+                  _md_table(header, rows), ""]
         for system in entry["systems"]:
             fails = _failures(entry, system)
             if fails:
@@ -150,15 +155,16 @@ def markdown(results: dict[str, Any]) -> str:
         rows = [[CHECK_NAMES.get(k, k), _cell(v)] for k, v in sm["checks"].items()]
         if sm.get("judge"):
             rows += [[f"Judge: {k} (1-5)", f"{v:.2f}"] for k, v in sm["judge"].items()]
-        lines += [f"## Transcripts ({t['file']})", "", f"{sm['cases']} conversations, {sm['turns']} "
+        lines += [f"## Transcripts ({t['file']})", "",
+                  f"{sm['cases']} conversations, {sm['turns']} "
                   f"turns; {sm['cases_all_passed']} with no violation.", "",
                   _md_table(["check", "result"], rows), ""]
         for conv in results["conversations"]:
             if conv["violations"]:
                 lines.append(f"- {conv['conversation']}: {', '.join(conv['violations'])}")
         lines.append("")
-    lines += [f"Took {meta.get('seconds')} s. Grounding threshold {meta.get('grounding_threshold')}.",
-              ""]
+    lines += [f"Took {meta.get('seconds')} s. Grounding threshold "
+              f"{meta.get('grounding_threshold')}.", ""]
     return "\n".join(lines)
 
 
@@ -252,7 +258,8 @@ def _md_to_html(md: str) -> str:
                     cells = [c.strip().replace("\\|", "|")
                              for c in re.split(r"(?<!\\)\|", lines[i])[1:-1]]
                     tag = "th" if not rows else "td"
-                    rows.append("<tr>" + "".join(f"<{tag}>{inline(c)}</{tag}>" for c in cells) + "</tr>")
+                    tds = "".join(f"<{tag}>{inline(c)}</{tag}>" for c in cells)
+                    rows.append(f"<tr>{tds}</tr>")
                 i += 1
             out.append("<table>" + "".join(rows) + "</table>")
             continue

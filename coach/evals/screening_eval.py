@@ -32,7 +32,8 @@ def load_screen_cases(path: Path) -> list[ScreenCase]:
             case = ScreenCase(str(row.get("id", n)), row["text"], row["category"], row["level"],
                               str(row.get("note", "")))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            raise InputError(f"{path.name}: line {n}: needs JSON with text, category and level") from None
+            raise InputError(
+                f"{path.name}: line {n}: needs JSON with text, category and level") from None
         if case.category not in CATEGORIES or case.level not in LEVELS:
             raise InputError(f"{path.name}: line {n}: unknown category or level")
         cases.append(case)
@@ -58,7 +59,8 @@ def evaluate_screening(cases: list[ScreenCase]) -> dict[str, Any]:
     for cat in CATEGORIES[1:]:
         these = [r for r in rows if r["want"][0] == cat]
         if these:
-            per_cat[cat] = {"cases": len(these), "recall": sum(r["caught"] for r in these) / len(these)}
+            per_cat[cat] = {"cases": len(these),
+                            "recall": sum(r["caught"] for r in these) / len(these)}
     per_level: dict[str, Any] = {}
     for lvl in LEVELS[1:]:
         these = [r for r in rows if r["want"][1] == lvl and r["want"][0] != "none"]
