@@ -7,14 +7,13 @@ import subprocess
 
 import pytest
 
-pytestmark = pytest.mark.usefixtures("ready_index")
-
 from coach.engine import Coach, Delta, TurnResult
 from coach.errors import InputError
 from coach.llm import LLMUnavailable
 from coach.llm.fake import FunctionLLM, ScriptedLLM
 from conftest import COACH, child_env
 
+pytestmark = pytest.mark.usefixtures("ready_index")
 COUPLES = ("couples therap", "couples counsel", "joint session", "together with your partner")
 
 

@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import Coach, Delta, TurnResult
-    from ..errors import CoachError, InputError
+    from ..engine import Coach
+    from ..errors import InputError
 
     turns: list[str] | None = None
     if args.script:
