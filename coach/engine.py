@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from . import compose
-from .errors import CoachError, InputError
+from .errors import CoachError, IndexUnavailable, InputError
 from .flow import COACHING_STAGES, SessionState, TurnPlan, advance, is_agreement, plan_turn
 from .knowledge import Card
 from .reflect import Reflector
@@ -25,12 +25,17 @@ from .safety.injection import detect_injection, meta_reply
 from .safety.output_rails import RailContext, check_reply
 from .safety.protocols import safety_reply
 from .safety.referral import should_refer
-from .safety.resources import normalise_region
+from .region import detect_region
+from .safety.resources import normalise_region, region_name
 from .safety.types import Screening
 
 log = logging.getLogger("coach.engine")
 MAX_MESSAGE_CHARS = 10_000
 _HISTORY_FOR_SCREENING = 20
+# Earlier user messages a turn reads (screening, referral cues): bounds the work per turn.
+_HISTORY_WINDOW = 50
+# How long to wait before trying an unavailable guidance index again.
+_INDEX_RETRY_S = 5.0
 
 
 @dataclass
@@ -91,7 +96,17 @@ class Coach:
         from .store import SessionStore
 
         self.store = store or SessionStore()
-        self.index = index or get_index()
+        self._index_retry_at = 0.0
+        self._reopen_index = index is None  # only the shared index is reopened after a fault
+        if index is None:
+            try:
+                index = get_index()
+            except IndexUnavailable as exc:
+                # Coaching goes on without guidance cards; the index is retried later.
+                log.warning("guidance index unavailable at start: %s", exc)
+                index = _NoIndex(str(exc))
+                self._index_retry_at = time.monotonic() + _INDEX_RETRY_S
+        self.index = index
         name = llm if isinstance(llm, str) or llm is None else None
         name = (name or os.environ.get("COACH_LLM") or "local").lower()
         if name == "scripted":
@@ -156,7 +171,11 @@ class Coach:
         session = self.store.get_session(session_id)
         region = normalise_region(session.region or self.region)
         state = self._load_state(session_id)
-        past = [t.text for t in self.store.turns(session_id) if t.role == "user"]
+        said_region = detect_region(text) if state.user_turns < 6 else None
+        if said_region and said_region != region:
+            region = said_region
+            self.store.update_session(session_id, region=region)
+        past = self.store.recent_user_texts(session_id, _HISTORY_WINDOW)
         screening = screen(text, past[-_HISTORY_FOR_SCREENING:])
         current = screen(text)
         t_screen = time.perf_counter()
@@ -187,6 +206,8 @@ class Coach:
             out.parts.append(compose.prompts()["reflections_neutral"][0])
             out.notice = "(Something went wrong on my side, so this reply is shorter than usual.)"
         t_reply = time.perf_counter()
+        if said_region and not out.safety_stop and out.backend != "" and not current.is_risk:
+            out.parts.append(compose.prompts()["region_set"].format(name=region_name(region)))
         reply_text = self._finalise(out, session_id, user_turn.idx, state)
         shown = out.shown.strip()
         if not shown:
@@ -232,12 +253,12 @@ class Coach:
         out.quick_exit = sr.quick_exit
         out.resources = [_resource_dict(r) for r in sr.resources]
         out.safety_stop = sr.stop_coaching
-        cards = self.index.search(text, k=1, stage="safety", include_user=False)
+        cards = self._search(out, text, k=1, stage="safety", include_user=False)
         out.cards.extend(h.card for h in cards)
         if not sr.stop_coaching and not _has_question(sr.text):
             # e.g. a declined surveillance request: offer what builds trust instead
-            hits = self._cards(text + " honest conversation", ["communication", "boundaries"],
-                               state, k=3)
+            hits = self._cards(out, text + " honest conversation",
+                               ["communication", "boundaries"], state, k=3)
             if hits:
                 card = hits[0]
                 out.cards.append(card)
@@ -273,14 +294,18 @@ class Coach:
         if plan.kind == "understand":
             question = self._understand_question(state, text)
             if state.turns_in_stage >= 1 or state.stage == "understand":
-                hits = self._cards(text, ["understand", "root_causes"], state, k=2)
+                hits = self._cards(out, text, ["understand", "root_causes"], state, k=2)
                 card = hits[0] if hits else None
         else:
-            hits = self._cards(text, [plan.stage], state, k=3)
-            if not hits:
-                hits = self._cards(text, list(COACHING_STAGES), state, k=3)
+            hits = self._cards(out, text, [plan.stage], state, k=3)
+            if not hits and not out.guidance_missing:
+                hits = self._cards(out, text, list(COACHING_STAGES), state, k=3)
             card = hits[0] if hits else None
             question = compose.pick_question(card, state) if card else ""
+        if card is None and not question and out.guidance_missing:
+            # Degraded: a reflection and an open question still help while guidance is away.
+            generic = p["general_questions"]
+            question = generic[state.user_turns % len(generic)]
         referral = None
         if plan.stage != "professional_help":
             referral = should_refer([*past, text], "abuse" if state.abuse_raised else "none",
@@ -329,12 +354,49 @@ class Coach:
             return qs[key]
         return ""
 
-    def _cards(self, text: str, stages: list[str], state: SessionState, k: int = 3) -> list[Card]:
+    def _search(self, out: "_Reply", query: str, **kw: Any) -> list[Any]:
+        """Search the guidance index; when it is unavailable, note it and return no hits."""
+        if out.guidance_missing:
+            return []
+        index = self._usable_index()
+        try:
+            return index.search(query, **kw)
+        except IndexUnavailable as exc:
+            log.warning("guidance index unavailable: %s", exc)
+            out.guidance_missing = True
+            out.notice = _add_notice(out.notice, compose.prompts()["guidance_unavailable_notice"])
+            out.events.append(("fallback", ["guidance index unavailable"]))
+            if self._reopen_index:
+                self._index_retry_at = time.monotonic() + _INDEX_RETRY_S
+                self.index = _NoIndex(str(exc), previous=index)
+            return []
+
+    def _usable_index(self) -> Any:
+        """The index, reopened when it failed earlier and the retry delay has passed."""
+        if not isinstance(self.index, _NoIndex) or time.monotonic() < self._index_retry_at:
+            return self.index
+        from .retrieval import get_index, reset_index_cache
+
+        with self._locks_guard:
+            if isinstance(self.index, _NoIndex):
+                self.index.release()
+                reset_index_cache()
+                try:
+                    self.index = get_index(build=False)
+                    self.index.count()
+                    log.info("guidance index available again")
+                except IndexUnavailable as exc:
+                    self.index = _NoIndex(str(exc))
+                    self._index_retry_at = time.monotonic() + _INDEX_RETRY_S
+        return self.index
+
+    def _cards(self, out: "_Reply", text: str, stages: list[str], state: SessionState,
+               k: int = 3) -> list[Card]:
         query = text[-1500:]
-        hits = self.index.search(query, k=k + len(state.used_cards), stage=stages,
-                                 audience=state.audience)
+        hits = self._search(out, query, k=k + len(state.used_cards), stage=stages,
+                            audience=state.audience)
         if not hits and state.audience:
-            hits = self.index.search(query, k=k + len(state.used_cards), stage=stages)
+            hits = self._search(out, query, k=k + len(state.used_cards), stage=stages)
         cards = [h.card for h in hits if h.card.id not in state.used_cards]
         if state.abuse_raised:
             cards = [c for c in cards if check_reply(
@@ -370,7 +432,7 @@ class Coach:
         if result.violations:  # the model answered, but its words failed the rails
             out.events.append(("output_rail", result.violations))
         else:
-            out.notice = compose.prompts()["fallback_notice"]
+            out.notice = _add_notice(out.notice, compose.prompts()["fallback_notice"])
             out.events.append(("fallback", [result.error or "no usable reply"]))
         return compose.scripted_reflection(text, state.user_turns)
 
@@ -386,7 +448,7 @@ class Coach:
             return result.text
         out.shown = result.shown
         if result.error:
-            out.notice = compose.prompts()["fallback_notice"]
+            out.notice = _add_notice(out.notice, compose.prompts()["fallback_notice"])
             out.events.append(("fallback", [result.error]))
         else:
             out.events.append(("output_rail", result.violations))
@@ -453,6 +515,41 @@ class _Reply:
     events: list[tuple[str, list[str]]] = field(default_factory=list)  # to record with the turn
     plan_agreed: bool = False
     llm_seconds: float = 0.0
+    guidance_missing: bool = False  # the index failed during this turn
+
+
+class _NoIndex:
+    """Stands in for a guidance index that cannot be used: no cards, and says why."""
+
+    def __init__(self, reason: str, previous: Any = None) -> None:
+        self.reason = reason
+        self._previous = previous
+
+    def search(self, *_args: Any, **_kw: Any) -> list[Any]:
+        raise IndexUnavailable(self.reason)
+
+    def card(self, _card_id: str) -> None:
+        return None
+
+    def all_cards(self, *_args: Any) -> list[Card]:
+        return []
+
+    def count(self, *_args: Any) -> int:
+        raise IndexUnavailable(self.reason)
+
+    def release(self) -> None:
+        """Let go of the failed index's client so a rebuilt folder is opened afresh."""
+        close = getattr(self._previous, "close", None)
+        self._previous = None
+        if close is not None:
+            try:
+                close()
+            except Exception:  # pragma: no cover - releasing must never raise
+                pass
+
+
+def _add_notice(notice: str, extra: str) -> str:
+    return extra if not notice else notice if extra in notice else f"{notice}\n{extra}"
 
 
 def _join(parts: list[str]) -> str:

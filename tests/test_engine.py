@@ -258,3 +258,23 @@ def test_chat_voice_in_transcribes_and_answers(tmp_path):
                          capture_output=True, text=True, env=child_env(), timeout=300)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().startswith("coach:")
+
+
+def test_saying_where_you_are_sets_the_crisis_resources(coach):
+    sid, welcome = coach.start_session(region="international")
+    assert "which country" in welcome
+    r = coach.reply(sid, "I live in Ireland and my partner lied to me for months")
+    assert "Ireland" in r.reply
+    assert coach.store.get_session(sid).region == "ie"
+    crisis = coach.reply(sid, "I want to end my life tonight, I have the tablets here")
+    assert "112" in crisis.reply or "999" in crisis.reply
+    assert "116 123" in crisis.reply  # Samaritans Ireland
+
+
+def test_region_words_in_passing_do_not_move_anyone():
+    from coach.region import detect_region
+
+    assert detect_region("he took it from us") is None
+    assert detect_region("she moved away from canada last year") is None
+    assert detect_region("im in the uk") == "uk"
+    assert detect_region("we live in new zealand") == "nz"
