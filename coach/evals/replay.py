@@ -48,6 +48,8 @@ def replay(bot: Bot, scenario: Scenario, checks: list[Check], judge: Any = None)
         history.append(text)
         prev = rec.stage if rec.stage is not None else prev
     failed = sorted({c["check"] for t in turns for c in t["checks"] if not c["passed"]})
+    if any(t.get("error") for t in turns):
+        failed.append("no_reply")  # an unanswered turn is not a passed case
     return {"name": scenario.name, "region": scenario.region, "metadata": scenario.metadata,
             "turns": turns, "failed_checks": failed,
             "errors": [t["error"] for t in turns if t.get("error")]}

@@ -56,6 +56,11 @@ def comparison(entry: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             g = sysres.get("summary", {}).get("checks", {}).get(check, {})
             row.append("n/a" if "na" in sysres else _pct(g.get(key)))
         rows.append(row)
+    row = ["Turns with no reply (backend error)"]
+    for s in systems:
+        sm = entry["systems"][s].get("summary")
+        row.append("n/a" if sm is None else f"{sm['errors']}/{sm['turns']}")
+    rows.append(row)
     row = ["Cases with every check passed"]
     for s in systems:
         sm = entry["systems"][s].get("summary")
