@@ -294,7 +294,8 @@ def html_report(results: dict[str, Any], md: str) -> str:
         title = {"conversations": "Conversations", "redteam": "Redteam", "screening": "Screening",
                  "retrieval": "Retrieval"}[key]
         img = f'<img alt="{key} chart" src="data:image/png;base64,{png}">'
-        body = re.sub(rf"(<h2>{title}[^<]*</h2>)", lambda m: m.group(1) + img, body, count=1)
+        body = re.sub(rf"(<h2>{title}[^<]*</h2>)", lambda m, img=img: m.group(1) + img, body,
+                      count=1)
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Trust Coach "
             f"evaluation</title><style>{_CSS}</style></head><body>{body}</body></html>")
 
