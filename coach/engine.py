@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterator
 
 from . import compose
@@ -23,10 +25,10 @@ from .reflect import Reflector
 from .safety import screen
 from .safety.injection import detect_injection, meta_reply
 from .safety.output_rails import RailContext, check_reply
-from .safety.protocols import safety_reply
+from .safety.protocols import load_wording, safety_reply
 from .safety.referral import should_refer
 from .region import detect_region
-from .safety.resources import normalise_region, region_name
+from .safety.resources import normalise_region, region_name, resources_for
 from .safety.types import Screening
 
 log = logging.getLogger("coach.engine")
@@ -190,8 +192,11 @@ class Coach:
         out = _Reply(stage=state.stage, region=region)
         try:
             if current.is_risk or (screening.level == "urgent"):
+                state.cleared = [c for c in state.cleared if c != screening.category]
                 self._safety_turn(out, screening if screening.level == "urgent" else current,
                                   region, state, text)
+            elif screening.category in FOLLOW_UP and screening.category not in state.cleared:
+                self._follow_up_turn(out, screening, region, state, text)
             elif (inj := detect_injection(text)).is_injection:
                 out.parts.append(meta_reply(inj.kind, seed=state.user_turns))
                 out.trusted.append(out.parts[-1])
@@ -242,8 +247,10 @@ class Coach:
     def _safety_turn(self, out: "_Reply", screening: Screening, region: str,
                      state: SessionState, text: str) -> None:
         ctx = {"turn": state.user_turns, "abuse_raised": state.abuse_raised,
-               "self_harm_step": min(state.user_turns, 2)}
+               "self_harm_step": min(state.self_harm_step, 2)}
         sr = safety_reply(screening, region, ctx)
+        if screening.category == "self_harm":
+            state.self_harm_step += 1
         out.backend = "scripted"
         if sr is None:
             return
@@ -267,6 +274,51 @@ class Coach:
                 if q:
                     out.parts.append(q)
                     state.asked.append(q)
+
+    # ---- after risk came up -----------------------------------------------------------
+    def _follow_up_turn(self, out: "_Reply", screening: Screening, region: str,
+                        state: SessionState, text: str) -> None:
+        """A calm, safety-first reply on a later turn of a conversation where risk came up."""
+        words = _followup()
+        low = text.lower()
+        seed = state.user_turns
+        out.backend = "scripted"
+        out.referral = True
+        if screening.category == "self_harm":
+            if any(w in low for w in words["safe_words"]):
+                state.cleared.append("self_harm")  # coaching resumes from the next turn
+                out.parts.append(words["self_harm"]["safe_ack"])
+                out.trusted.append(out.parts[-1])
+                out.resources = [_resource_dict(r) for r in resources_for(region, "self_harm")[:2]]
+                return
+            if state.self_harm_step <= 2:
+                self._safety_turn(out, Screening("self_harm", "concern", screening.reasons),
+                                  region, state, text)
+                opening = _pick(words["self_harm"]["opening"], seed)
+                out.parts.insert(0, opening)
+                out.trusted.append(opening)
+                return
+        if screening.category != "abuse":
+            self._safety_turn(out, Screening(screening.category, "concern", screening.reasons),
+                              region, state, text)
+            return
+        w = words["abuse"]
+        out.quick_exit = True
+        parts = [compose.scripted_reflection(text, seed), _pick(w["opening"], seed)]
+        if any(k in low for k in words["couples_words"]):
+            parts.append(" ".join(w["couples"].split()))
+        cards = [h.card for h in self.index.search(text, k=2, stage="safety", include_user=False)]
+        if cards:
+            out.cards.append(cards[0])
+            if cards[0].tip:
+                parts.append(cards[0].tip)
+        services = resources_for(region, "abuse")[:2]
+        out.resources = [_resource_dict(r) for r in services]
+        parts.append(" ".join(w["reminder"].split()) + "\n" +
+                     "\n".join(f"- {r.markdown()}" for r in services))
+        parts.append(_pick(w["questions"], seed))
+        out.parts.extend(parts)
+        out.trusted.extend(parts[1:])
 
     # ---- coaching turn ----------------------------------------------------------------
     def _coaching_turn(self, out: "_Reply", state: SessionState, text: str,
@@ -556,16 +608,31 @@ def _join(parts: list[str]) -> str:
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
 
+FOLLOW_UP = ("self_harm", "abuse", "harm_to_others", "child_safety", "medical_emergency")
+
+
+@lru_cache(maxsize=1)
+def _followup() -> dict[str, Any]:
+    return load_wording("followup")
+
+
+def _pick(options: list[str], seed: int) -> str:
+    return " ".join(options[seed % len(options)].split())
+
+
 def _has_question(text: str) -> bool:
     return "?" in text
 
 
 def _strip_questions(text: str) -> str:
-    """Keep only sentences that are not questions (a turn asks at most one thing)."""
-    import re
-
-    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
-    return " ".join(s for s in sentences if not s.endswith("?"))
+    """Drop question sentences (a turn asks at most one thing), keeping lines and lists."""
+    lines = []
+    for line in text.strip().splitlines():
+        sentences = re.split(r"(?<=[.!?])[ \t]+", line)
+        kept = " ".join(x for x in sentences if not x.rstrip().endswith("?"))
+        if kept.strip() or not line.strip():
+            lines.append(kept.rstrip())
+    return "\n".join(lines).strip()
 
 
 def referral_due(state: SessionState) -> bool:

@@ -298,6 +298,17 @@ class SessionStore:
             self._get_session(conn, session_id)
             return self._turns(conn, session_id)
 
+    def recent_user_texts(self, session_id: str, limit: int) -> list[str]:
+        """The last `limit` messages the person wrote, oldest first (bounded work per turn)."""
+        query = (
+            select(_turns.c.text).where(_turns.c.session_id == session_id,
+                                        _turns.c.role == "user")
+            .order_by(_turns.c.idx.desc()).limit(max(0, int(limit)))
+        )
+        with read_tx(self._engine) as conn:
+            self._get_session(conn, session_id)
+            return list(reversed(conn.execute(query).scalars().all()))
+
     # -- plan, safety, check-ins, summaries -------------------------------------------------
     def set_plan(self, session_id: str, items: list, agreed: bool = False) -> Plan:
         """Replace the session's plan (a list of steps, strings or dicts)."""
