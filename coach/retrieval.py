@@ -7,6 +7,8 @@ Curated cards and user-added material live in separate collections.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -164,6 +166,14 @@ class Index:
         self._ef = embedding_function()
         self._collections: dict[str, Any] = {}
         self._bm25: dict[str, tuple[BM25, list[Card]]] = {}
+
+    def close(self) -> None:
+        """Let go of the Chroma client (an embedded index's files are released)."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+        self._collections.clear()
 
     def _collection(self, name: str) -> Any:
         if name not in self._collections:
@@ -395,6 +405,33 @@ def get_index(build: bool = True) -> Index:
         index = _shared
     if build and index.count() == 0:
         index.ingest_curated()
+    return index
+
+
+def rebuild_local_index() -> Index:
+    """Replace a damaged embedded index with a fresh one built from the curated cards.
+
+    User material has to be added again (its files are still where they were).
+    """
+    global _shared, _shared_key
+    if config.Settings.from_env().chroma_url:
+        raise IndexUnavailable("The Chroma server can't be rebuilt from here; check the server.")
+    with _shared_lock:
+        old, _shared, _shared_key = _shared, None, None
+    if old is not None:
+        old.close()
+    path = config.coach_home() / "chroma"
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # Chroma keeps one system per path; a damaged one must not be handed out again.
+        SharedSystemClient._identifier_to_system.pop(str(path), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    except (ImportError, AttributeError):
+        pass
+    shutil.rmtree(path, ignore_errors=True)
+    index = get_index(build=False)
+    index.ingest_curated()
     return index
 
 

@@ -21,9 +21,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..retrieval import USER, get_index
+    from ..config import Settings
+    from ..errors import IndexUnavailable
+    from ..retrieval import USER, get_index, rebuild_local_index
 
-    index = get_index(build=False)
+    try:
+        index = get_index(build=False)
+        index.count()
+    except IndexUnavailable:
+        if Settings.from_env().chroma_url or args.paths or args.remove_user:
+            raise
+        # A damaged local index: it only holds copies of the cards, so build it again.
+        index = rebuild_local_index()
+        print("The local guidance index was damaged, so it was rebuilt from the cards. "
+              "Add your own files again with `coach ingest PATH` if you had any.",
+              file=sys.stderr)
     if args.remove_user:
         n = sum(index.remove_user(str(p)) for p in args.paths) if args.paths else index.remove_user()
         print(f"removed {n} chunks of your material")
