@@ -13,6 +13,7 @@ import sys
 
 from . import config  # noqa: F401  (sets privacy environment defaults first)
 from .errors import CoachError
+from .logging_setup import setup_logging
 
 COMMANDS = ["ingest", "ask", "eval", "chat", "sessions", "screen", "serve", "say"]
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    setup_logging()  # privacy-safe: no message text in logs unless COACH_LOG_TEXT=1
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -25,7 +25,15 @@ def _default_home() -> Path:
 def coach_home() -> Path:
     """The one folder that holds all user data (index, sessions, models). Created 0700."""
     home = Path(os.environ.get("COACH_HOME") or _default_home()).expanduser()
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        from .errors import CoachError
+
+        raise CoachError(
+            f"Can't use the data folder {home}: {exc.strerror}. "
+            "Free some space, or set COACH_HOME to a folder you can write to."
+        ) from None
     return home
 
 

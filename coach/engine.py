@@ -14,13 +14,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Iterator
 
 from . import compose
 from .errors import CoachError, IndexUnavailable, InputError
 from .flow import COACHING_STAGES, SessionState, TurnPlan, advance, is_agreement, plan_turn
 from .knowledge import Card
+from .logging_setup import redact
 from .reflect import Reflector
 from .safety import screen
 from .safety.injection import detect_injection, meta_reply
@@ -232,6 +232,10 @@ class Coach:
         if not session.title:
             self.store.update_session(session_id, title=_title_from(text))
         t_end = time.perf_counter()
+        log.info("turn session=%s idx=%d text=%s stage=%s safety=%s/%s backend=%s notice=%s "
+                 "ms=%.0f", session_id, user_turn.idx, redact(text), out.stage,
+                 screening.category, screening.level, out.backend, bool(out.notice),
+                 1000 * (t_end - t0))
         yield TurnResult(
             session=session_id, turn=user_turn.idx, user=text, reply=reply_text, stage=out.stage,
             sources=[_source(c) for c in out.cards],
@@ -611,9 +615,8 @@ def _join(parts: list[str]) -> str:
 FOLLOW_UP = ("self_harm", "abuse", "harm_to_others", "child_safety", "medical_emergency")
 
 
-@lru_cache(maxsize=1)
 def _followup() -> dict[str, Any]:
-    return load_wording("followup")
+    return load_wording("followup")  # cached by the loader until the file changes
 
 
 def _pick(options: list[str], seed: int) -> str:

@@ -86,11 +86,11 @@ def _sqlite_engine(parsed, is_default: bool) -> Engine:
 def _prepare_private_file(path: Path, own_folder: bool) -> None:
     """Create the folder (0700) and the database file (0600) before SQLite touches them."""
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if own_folder:
-        # Our own data folder: tighten it even if something else created it looser.
-        os.chmod(folder, 0o700)
     try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if own_folder and stat.S_IMODE(folder.stat().st_mode) != 0o700:
+            # Our own data folder: tighten it even if something else created it looser.
+            os.chmod(folder, 0o700)
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     except OSError as exc:
         raise StoreError(f"Cannot open the session database at {path}: {exc.strerror}.") from None
