@@ -32,12 +32,24 @@ _FEELINGS: list[tuple[str, re.Pattern[str]]] = [
     ("frustrated", re.compile(r"\b(frustrat\w*|stuck|fed up|going in circles|same fight)\b", re.I)),
     ("hopeful", re.compile(r"\b(hope|hopeful|want to make it work|want to fix|willing)\b", re.I)),
 ]
-_SITUATIONS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(affair|cheat\w*|unfaithful|slept with)\b", re.I), "after everything that's happened"),
-    (re.compile(r"\b(lie|lied|lies|lying|dishonest)\b", re.I), "about the dishonesty"),
-    (re.compile(r"\b(money|debt|spent|spending|savings)\b", re.I), "about what happened with money"),
-    (re.compile(r"\b(phone|texts?|messag\w*|social media|instagram|dms?)\b", re.I), "around the phone and messages"),
-    (re.compile(r"\b(child(hood)?|parents?|grew up|my dad|my mum|my mom)\b", re.I), "given what you carried from earlier in life"),
+# (pattern, phrase after a feeling, topic noun phrase) — neutral about who did what.
+_SITUATIONS: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"\b(affair|cheat\w*|unfaithful|slept with)\b", re.I),
+     "after everything that's happened", "what happened with the affair"),
+    (re.compile(r"\b(lie|lied|lies|lying|dishonest)\b", re.I),
+     "about the dishonesty", "the dishonesty"),
+    (re.compile(r"\b(money|debt|spent|spending|savings|credit card)\b", re.I),
+     "about what happened with money", "what happened with money"),
+    (re.compile(r"\b(phone|texts?|messag\w*|social media|instagram|dms?)\b", re.I),
+     "around the phone and messages", "what's been happening around phones and messages"),
+    (re.compile(r"\b(child(hood)?|parents?|grew up|my dad|my mum|my mom)\b", re.I),
+     "given what you carried from earlier in life", "what you carried from earlier in life"),
+    (re.compile(r"\b(fight\w*|argu\w*|row\w*|yell\w*|shout\w*)\b", re.I),
+     "with all the arguing", "the arguments between you"),
+    (re.compile(r"\b(ex\b|ex's|his ex|her ex|former partner)", re.I),
+     "around the ex", "the situation with the ex"),
+    (re.compile(r"\b(distance|distant|roommates|don'?t talk|barely talk)\b", re.I),
+     "with the distance between you", "the distance between you"),
 ]
 
 
@@ -59,9 +71,16 @@ def detect_feelings(text: str) -> list[str]:
 
 
 def _situation(text: str) -> str:
-    for pat, phrase in _SITUATIONS:
+    for pat, phrase, _ in _SITUATIONS:
         if pat.search(text):
             return f" {phrase}"
+    return ""
+
+
+def _topic(text: str) -> str:
+    for pat, _, topic in _SITUATIONS:
+        if pat.search(text):
+            return topic
     return ""
 
 
@@ -72,8 +91,9 @@ def scripted_reflection(text: str, turn: int) -> str:
     if not feelings:
         if len(text.split()) <= 2:
             return p["short_message_nudge"]
-        options = p["reflections_neutral"]
-        return options[turn % len(options)]
+        topic = _topic(text)
+        options = p["reflections_topic"] if topic else p["reflections_neutral"]
+        return options[turn % len(options)].format(topic=topic)
     feeling = " and ".join(feelings)
     options = p["reflections"]
     return options[turn % len(options)].format(feeling=feeling, situation=_situation(text))

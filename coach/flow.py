@@ -73,6 +73,8 @@ class SessionState:
     plan_agreed: bool = False
     understand_asked: list[str] = field(default_factory=list)
     abuse_raised: bool = False
+    self_harm_step: int = 0          # which safety question the self-harm protocol asks next
+    cleared: list[str] = field(default_factory=list)  # risks the person said are past
     user_turns: int = 0
 
     def to_dict(self) -> dict[str, Any]:

@@ -232,7 +232,7 @@ def synthesize(text: str) -> tuple[int, np.ndarray]:
     """Speak a whole text: (sample_rate, int16 mono samples)."""
     rate = 0
     chunks: list[np.ndarray] = []
-    for rate, chunk in synthesize_stream(text):
+    for rate, chunk in synthesize_stream(text):  # noqa: B007 (the last rate is returned)
         chunks.append(chunk)
     if not chunks:
         raise CoachError("The speech engine produced no audio for that text.")
