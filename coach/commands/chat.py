@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_script(coach, session: str, turns: list[str], as_json: bool, welcome: str | None) -> int:
     from ..errors import CoachError
+    from ..store import StoreError
 
     if welcome and not as_json:
         print(f"coach> {welcome}\n")
@@ -69,6 +70,8 @@ def _run_script(coach, session: str, turns: list[str], as_json: bool, welcome: s
     for text in turns:
         try:
             result = coach.reply(session, text)
+        except StoreError:
+            raise  # nothing more can be kept: stop with one line instead of failing every turn
         except CoachError as exc:
             status = 1
             if as_json:
@@ -86,6 +89,7 @@ def _run_script(coach, session: str, turns: list[str], as_json: bool, welcome: s
 def _interactive(coach, session: str, welcome: str | None) -> int:
     from ..engine import Delta, TurnResult
     from ..errors import CoachError
+    from ..store import StoreError
 
     print(f"(session {session} · backend {coach.backend_name} · type /quit to leave, "
           f"/export to save a copy)\n")
@@ -114,5 +118,8 @@ def _interactive(coach, session: str, welcome: str | None) -> int:
                 elif isinstance(event, TurnResult) and event.revised:
                     print(f"\n[revised] {event.reply}", end="")
             print("\n")
+        except StoreError:
+            print()
+            raise  # the conversation can't be saved: say so once and stop
         except CoachError as exc:
             print(f"\n(coach: {exc})\n")
