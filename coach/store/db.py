@@ -115,6 +115,8 @@ def _install_sqlite_hooks(engine: Engine, wal: bool) -> None:
         # add_user_turn has returned survives a crash or power loss (NORMAL could lose it).
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten, not left in free pages: "delete" must really delete.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
@@ -149,6 +151,20 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
                 yield conn
     except DBAPIError as exc:
         raise StoreError(f"The session database could not be read: {_reason(exc)}.") from None
+
+
+def purge_wal(engine: Engine) -> None:
+    """Fold the SQLite write-ahead log into the database and empty it (best effort).
+
+    Old copies of deleted rows live on in the log until a checkpoint; this removes them now.
+    """
+    if not is_sqlite(engine):
+        return
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except DBAPIError:
+        pass  # busy readers: the next checkpoint will do it
 
 
 def _reason(exc: DBAPIError) -> str:

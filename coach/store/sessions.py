@@ -39,7 +39,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy import text as sql_text
 
 from ..errors import CoachError, InputError
-from .db import StoreError, is_sqlite, make_engine, read_tx, write_tx
+from .db import StoreError, is_sqlite, make_engine, purge_wal, read_tx, write_tx
 from .migrations import TABLES, migrate
 
 ROLES = ("hurt_partner", "partner_who_broke_trust", "own_insecurity", "unknown")
@@ -265,6 +265,7 @@ class SessionStore:
                 table = TABLES[name]
                 conn.execute(delete(table).where(table.c.session_id == session_id))
             conn.execute(delete(_sessions).where(_sessions.c.id == session_id))
+        purge_wal(self._engine)
 
     # -- turns ---------------------------------------------------------------------------
     def add_user_turn(self, session_id: str, text: str, stage: str | None = None,
