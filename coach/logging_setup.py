@@ -49,7 +49,7 @@ class PrivacyFilter(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         record.stack_info = None
-        if not record.name.startswith(LOGGER) and record.args:
+        if not (record.name or "").startswith(LOGGER) and record.args:
             # Other libraries may put request bodies in their arguments: keep only the template.
             record.msg = f"{record.msg} [arguments hidden]"
             record.args = None

@@ -250,16 +250,41 @@ class Index:
         return report
 
     def remove_user(self, path: str | None = None) -> int:
-        """Delete user material (one file's chunks, or all of it)."""
+        """Delete user material (one file's chunks, or all of it), leaving no copy on disk."""
         col = self._collection(USER)
         existing = col.get(include=["metadatas"])
         ids = [i for i, m in zip(existing["ids"], existing["metadatas"])
                if path is None or (m or {}).get("path") == str(Path(path).resolve())]
-        if ids:
-            col.delete(ids=ids)
+        if not ids:
+            return 0
+        keep = self._cards_from_ids(USER, [i for i in existing["ids"] if i not in set(ids)])
+        try:
+            # Chroma keeps every added document in its write-ahead log; only dropping the whole
+            # collection clears those copies, so the chunks that stay are added back.
+            self._client.delete_collection(USER)
+        except Exception as exc:
+            raise IndexUnavailable(f"Can't update the card index: {_short(exc)}") from exc
+        self._collections.pop(USER, None)
         with self._lock:
             self._bm25.pop(USER, None)
+        if keep:
+            self._sync(USER, keep)
+        self._compact()
         return len(ids)
+
+    def _compact(self) -> None:
+        """Rewrite an embedded index's database so freed pages keep no old text (best effort)."""
+        if config.Settings.from_env().chroma_url:
+            return
+        import sqlite3
+
+        db = config.coach_home() / "chroma" / "chroma.sqlite3"
+        with contextlib.suppress(sqlite3.Error, OSError):
+            conn = sqlite3.connect(db, timeout=5)
+            try:
+                conn.execute("VACUUM")
+            finally:
+                conn.close()
 
     def _cards_from_ids(self, name: str, ids: Sequence[str]) -> list[Card]:
         if not ids:
