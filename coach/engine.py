@@ -28,7 +28,7 @@ from .safety.output_rails import RailContext, check_reply
 from .safety.protocols import load_wording, safety_reply
 from .safety.referral import should_refer
 from .region import detect_region
-from .safety.resources import normalise_region, region_name, resources_for
+from .safety.resources import emergency_number, normalise_region, region_name, resources_for
 from .safety.types import Screening
 
 log = logging.getLogger("coach.engine")
@@ -289,6 +289,10 @@ class Coach:
         out.backend = "scripted"
         out.referral = True
         if screening.category == "self_harm":
+            # the crisis card is the guidance these replies rest on
+            out.cards.extend(h.card for h in self._search(
+                out, "thoughts of suicide or self-harm " + text, k=1, stage="safety",
+                include_user=False))
             if any(w in low for w in words["safe_words"]):
                 state.cleared.append("self_harm")  # coaching resumes from the next turn
                 out.parts.append(words["self_harm"]["safe_ack"])
@@ -296,11 +300,19 @@ class Coach:
                 out.resources = [_resource_dict(r) for r in resources_for(region, "self_harm")[:2]]
                 return
             if state.self_harm_step <= 2:
-                self._safety_turn(out, Screening("self_harm", "concern", screening.reasons),
-                                  region, state, text)
-                opening = _pick(words["self_harm"]["opening"], seed)
-                out.parts.insert(0, opening)
-                out.trusted.append(opening)
+                # the next safety question in order (thoughts → plan → intent), with support
+                wording = load_wording("self_harm")
+                question = wording["questions"][min(state.self_harm_step, 2)]
+                state.self_harm_step += 1
+                services = resources_for(region, "self_harm")[:3]
+                out.resources = [_resource_dict(r) for r in services]
+                after = " ".join(wording["after_question"].split()).format(
+                    emergency=emergency_number(region))
+                out.parts.extend([
+                    _pick(words["self_harm"]["opening"], seed) + " " + question,
+                    after + "\n" + "\n".join(f"- {r.markdown()}" for r in services),
+                ])
+                out.trusted.extend(out.parts)
                 return
         if screening.category != "abuse":
             self._safety_turn(out, Screening(screening.category, "concern", screening.reasons),
@@ -311,7 +323,7 @@ class Coach:
         parts = [compose.scripted_reflection(text, seed), _pick(w["opening"], seed)]
         if any(k in low for k in words["couples_words"]):
             parts.append(" ".join(w["couples"].split()))
-        cards = [h.card for h in self.index.search(text, k=2, stage="safety", include_user=False)]
+        cards = [h.card for h in self._search(out, text, k=2, stage="safety", include_user=False)]
         if cards:
             out.cards.append(cards[0])
             if cards[0].tip:
@@ -394,6 +406,9 @@ class Coach:
         if referral is not None and not out.referral and referral_due(state):
             out.parts.append(_strip_questions(referral.text))
             out.trusted.append(out.parts[-1])
+            # cite the guidance the referral rests on
+            help_cards = self._cards(out, referral.text, ["professional_help"], state, k=1)
+            out.cards.extend(c for c in help_cards if c not in out.cards)
             out.referral = True
             state.asked.append("__referral__")
         advance(state, plan, text)

@@ -76,9 +76,14 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+_SERVICE_LINE = re.compile(r"^\s*[-*]\s+\*\*[^*]+\*\*", re.M)
+
+
 def count_questions(reply: str) -> int:
-    """Questions asked: runs of '?' ("really??" is one)."""
-    return len(_QUESTION.findall(reply))
+    """Questions asked: runs of '?' ("really??" is one), outside lines listing a service by
+    name (a helpline called "Need to talk?" is not a question to the person)."""
+    asked = "\n".join(line for line in reply.splitlines() if not _SERVICE_LINE.match(line))
+    return len(_QUESTION.findall(asked))
 
 
 def _has(words: list[str], low: str) -> bool:
@@ -116,13 +121,24 @@ def reflects_feelings(reply: str) -> bool:
     return _has([rf"{f}" for f in cfg["feelings"]], first) and not first.endswith("?")
 
 
+def _bridges() -> frozenset[str]:
+    """The coach's reviewed topic bridges ("Trust tends to come back through small, steady
+    actions."): they announce a stage, they give no guidance of their own."""
+    from ..compose import prompts
+
+    return frozenset(" ".join(v.lower().split()) for v in prompts()["stage_intros"].values())
+
+
 def guidance_sentences(reply: str, min_words: int = 5) -> list[str]:
     """Sentences that carry guidance: not the opening reflection, questions, notices, topic
     signposts or lists of services; a short lead-in ("One thought that may help:") is dropped."""
     signposts = tuple(settings()["grounding"].get("signposts", []))
+    bridges = _bridges()
     out = []
     for n, s in enumerate(sentences(reply)):
         if n == 0 or s.endswith("?") or s.startswith("(") or resources_present(s):
+            continue
+        if " ".join(s.lower().split()) in bridges:
             continue
         if s.lower().replace("\u2019", "'").startswith(signposts):
             continue
