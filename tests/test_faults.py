@@ -109,7 +109,7 @@ def test_model_server_killed_mid_stream_then_back_on_the_next_turn():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ready_index")
-def test_local_server_killed_mid_stream_is_restarted_for_the_next_turn(local_coach):
+def test_local_server_killed_mid_stream_is_restarted_for_the_next_turn(local_coach):  # noqa: F811
     """The real llama.cpp server gets SIGKILL while it streams; the supervisor restarts it."""
     backend = local_coach.llm
     real_complete = backend.complete

@@ -19,7 +19,6 @@ from conftest import COACH, ROOT, child_env
 
 from coach.engine import Coach
 from coach.logging_setup import PrivacyFilter, redact, setup_logging
-from coach.store import SessionStore
 
 MARKER = "Zebra-Quartz-7731 secret about my sister"  # must never reach a log or survive delete
 TURNS = [f"My partner hid messages from me, {MARKER}, and I feel hurt",
