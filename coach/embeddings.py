@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +22,8 @@ MODEL_NAME = "all-MiniLM-L6-v2-int8"
 DIM = 384
 MAX_TOKENS = 256
 _BATCH = 32
+_CACHE_SIZE = 512
+_CACHEABLE = 8
 _MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
 
@@ -43,15 +46,44 @@ class Embedder:
         tok.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
         self._tok = tok
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for `texts`. Small calls (a message being screened, a query) go through a
+        cache of recent texts: one turn embeds the same message for screening and retrieval."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        out = [self._embed_batch(list(texts[i : i + _BATCH])) for i in range(0, len(texts), _BATCH)]
+        texts = list(texts)
+        small = len(texts) <= _CACHEABLE
+        out: list[np.ndarray | None] = [None] * len(texts)
+        if small:
+            with self._cache_lock:
+                for i, t in enumerate(texts):
+                    hit = self._cache.get(t)
+                    if hit is not None:
+                        self._cache.move_to_end(t)
+                        out[i] = hit
+        todo = [i for i, v in enumerate(out) if v is None]
+        for start in range(0, len(todo), _BATCH):
+            idx = todo[start : start + _BATCH]
+            vecs = self._embed_batch([texts[i] for i in idx])
+            for i, v in zip(idx, vecs):
+                out[i] = v
+        if small and todo:
+            with self._cache_lock:
+                for i in todo:
+                    self._cache[texts[i]] = out[i]
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
         return np.vstack(out)
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         with self._lock:  # tokenizer padding state is shared
