@@ -28,6 +28,7 @@ from .safety.output_rails import RailContext, check_reply
 from .safety.protocols import load_wording, safety_reply
 from .safety.referral import should_refer
 from .region import detect_region
+from .scope import out_of_scope
 from .safety.resources import emergency_number, normalise_region, region_name, resources_for
 from .safety.types import Screening
 
@@ -197,6 +198,13 @@ class Coach:
                                   region, state, text)
             elif screening.category in FOLLOW_UP and screening.category not in state.cleared:
                 self._follow_up_turn(out, screening, region, state, text)
+            elif scope := out_of_scope(text):
+                redirect = " ".join(compose.prompts()["out_of_scope"][scope].split())
+                out.parts.append(compose.scripted_reflection(text, state.user_turns))
+                out.parts.append(redirect)
+                out.trusted.append(redirect)
+                out.backend = "scripted"
+                out.referral = True
             elif (inj := detect_injection(text)).is_injection:
                 out.parts.append(meta_reply(inj.kind, seed=state.user_turns))
                 out.trusted.append(out.parts[-1])
@@ -359,15 +367,17 @@ class Coach:
             intro = p["stage_intros"].get(plan.stage, "")
         card = None
         question = ""
+        # Short answers ("I feel stupid and angry") lean on what was said just before.
+        query = text if plan.jumped or not past else f"{past[-1][-600:]} {text}"
         if plan.kind == "understand":
             question = self._understand_question(state, text)
             if state.turns_in_stage >= 1 or state.stage == "understand":
-                hits = self._cards(out, text, ["understand", "root_causes"], state, k=2)
+                hits = self._cards(out, query, ["understand", "root_causes"], state, k=2)
                 card = hits[0] if hits else None
         else:
-            hits = self._cards(out, text, [plan.stage], state, k=3)
+            hits = self._cards(out, query, [plan.stage], state, k=3)
             if not hits and not out.guidance_missing:
-                hits = self._cards(out, text, list(COACHING_STAGES), state, k=3)
+                hits = self._cards(out, query, list(COACHING_STAGES), state, k=3)
             card = hits[0] if hits else None
             question = compose.pick_question(card, state) if card else ""
         if card is None and not question and out.guidance_missing:
@@ -381,7 +391,8 @@ class Coach:
         if self.strategy == "full" and self.llm is not None and card is not None:
             reply = yield from self._full_reply(out, state, plan, text, card, question)
         else:
-            if plan.jumped and len(text.split()) <= 8 and not compose.detect_feelings(text):
+            if (plan.jumped and len(text.split()) <= 8 and "?" not in text
+                    and not compose.detect_feelings(text)):
                 reflection = ""  # a plain "let's talk about X": the bridge line answers it
                 out.backend = "scripted"
             else:
@@ -480,8 +491,8 @@ class Coach:
             state.plan_agreed = True
             out.parts.append(f"{p['agreed']}\n\n{compose.prompts()['closing_reminder']}")
             out.plan_agreed = True
-        elif len(text.split()) >= 4:
-            state.plan_items.append(text.strip().rstrip(".") + ".")
+        elif len(text.split()) >= 4 and "?" not in text and _PLAN_STEP.search(text):
+            state.plan_items.append(text.strip().rstrip(".") + ".")  # their own words
             out.parts.append(compose.plan_reply(state))
         else:
             out.parts.append(p["revise"])
@@ -626,6 +637,10 @@ def _add_notice(notice: str, extra: str) -> str:
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
+
+# "I'd like to add a weekly walk", "I will text when I'm late": a step the person proposes.
+_PLAN_STEP = re.compile(r"\b(i will|i'll|i want to|i'd like to|i would like to|i can|we will|"
+                        r"we'll|we could|add|try|maybe)\b", re.I)
 
 FOLLOW_UP = ("self_harm", "abuse", "harm_to_others", "child_safety", "medical_emergency")
 

@@ -102,8 +102,8 @@ def detect_role(text: str) -> str | None:
 def requested_stage(text: str) -> str | None:
     """A stage the user explicitly asks to talk about, if any."""
     low = text.lower()
-    if not _JUMP_RE.search(low) and len(low.split()) > 4:
-        return None
+    if not _JUMP_RE.search(low) and len(low.split()) > 4 and "?" not in low:
+        return None  # a question about a topic ("would couples therapy help?") asks for it
     for stage, words in _STAGE_WORDS.items():
         if any(w in low for w in words):
             return stage

@@ -61,6 +61,13 @@ _PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
         r"|\b(?:dan|developer|god|jailbreak|sudo|admin|debug) mode\b|\bdo anything now\b"
         r"|\bjailbreak(?:ed|ing)?\b|\bstay in character no matter"
         r"|\bhypothetically,? (?:if you|as an ai) (?:had|with) no (?:rules|restrictions)", _I)),
+    ("professional_roleplay", "asks the coach to act as a therapist, doctor or lawyer",
+     re.compile(
+        r"\b(?:pretend|act|behave|roleplay|role-play|role play|play)\b[^.?!]{0,25}\b(?:my |a |an |the )?"
+        r"(?:therapist|psychologist|psychiatrist|counsell?or|doctor|gp|lawyer|solicitor)\b"
+        r"|\b(?:you are|you're|be) (?:now )?my (?:therapist|psychologist|psychiatrist|counsell?or"
+        r"|doctor|lawyer)\b"
+        r"|\bas my (?:therapist|psychologist|psychiatrist|counsell?or|doctor|lawyer)\b", _I)),
     ("prompt_extraction", "asks for the coach's system prompt or setup", re.compile(
         r"\b(?:what(?:'s| is| are| were)|show|tell|reveal|print|repeat|give|share|display|output"
         r"|list|paste|copy|leak|send|write out|spell out|translate|summari[sz]e|paraphrase)\b"
