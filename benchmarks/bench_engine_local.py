@@ -3,8 +3,9 @@
 Run: .venv/bin/python benchmarks/bench_engine_local.py [--turns N]
 
 The engine runs the `full` strategy (the model writes the whole reply) at temperature 0, and
-every chat request it sends is recorded and replayed as plain HTTP to the same server, so both
-sides generate the same tokens. Reported: time to first token (engine: first text shown to the
+every chat request it sends is recorded and replayed as plain HTTP to the same server (after a
+one-token request that evicts it from the server's prompt cache), so both sides process the
+same prompt cold and generate the same tokens. tokens/s is end to end (prompt + generation). Reported: time to first token (engine: first text shown to the
 user, which the output rails release a sentence at a time), tokens/s, and resident memory of
 the app process and the model server.
 """
@@ -108,6 +109,8 @@ def main() -> int:
             continue  # understand stage (one-sentence reflection), safety, or a fallback
         messages, kw = rec.requests[-1]
         url = backend.server.base_url
+        # evict the engine's prompt from the server's KV cache so the replay is as cold
+        raw_stream(url, backend.model.alias, [{"role": "user", "content": "Say ok."}], 1)
         r_first, r_total, tokens, _ = raw_stream(url, backend.model.alias, messages,
                                                  kw.get("max_tokens", 220))
         llm = result.timings["llm"]
