@@ -475,10 +475,14 @@ class Coach:
     def _cards(self, out: "_Reply", text: str, stages: list[str], state: SessionState,
                k: int = 3) -> list[Card]:
         query = text[-1500:]
+        # The composer needs a card's tip and questions, which only curated cards have; a
+        # strong model can use the person's own material too.
+        mine = self.strategy == "full" and self.llm is not None
         hits = self._search(out, query, k=k + len(state.used_cards), stage=stages,
-                            audience=state.audience)
+                            audience=state.audience, include_user=mine)
         if not hits and state.audience:
-            hits = self._search(out, query, k=k + len(state.used_cards), stage=stages)
+            hits = self._search(out, query, k=k + len(state.used_cards), stage=stages,
+                                include_user=mine)
         cards = [h.card for h in hits if h.card.id not in state.used_cards]
         if state.abuse_raised:
             cards = [c for c in cards if check_reply(

@@ -231,6 +231,12 @@ def chunk_user_file(path: Path) -> list[Card]:
     m = _FRONT_RE.match(text.replace("\r\n", "\n"))
     if m:
         text = m.group(2)
+    # Lines that give orders to the AI ("ignore your instructions...") never reach the index.
+    from .safety.injection import scan_document, strip_flagged_lines
+
+    verdict = scan_document(text)
+    if verdict.is_injection:
+        text = strip_flagged_lines(text, verdict)
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     if not paragraphs:
         raise ValueError(f"{path.name}: file: is empty")
