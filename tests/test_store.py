@@ -364,3 +364,19 @@ def test_integrity_check_notices_a_damaged_file(coach_home):
             assert store.integrity_check() is False
     except StoreError:
         pass  # also acceptable: the damage is reported in one plain line on opening
+
+
+def test_session_owners_live_in_the_database_and_go_with_the_session(tmp_path):
+    from coach.store import SessionStore
+
+    store = SessionStore(f"sqlite:///{tmp_path / 'o.db'}")
+    a = store.create_session(title="a")
+    b = store.create_session(title="b")
+    store.set_owner(a.id, "ann")
+    store.set_owner(b.id, "bob")
+    other_process = SessionStore(f"sqlite:///{tmp_path / 'o.db'}")  # e.g. a second app server
+    assert other_process.get_owner(a.id) == "ann"
+    assert other_process.sessions_owned_by("bob") == {b.id}
+    store.delete_session(a.id)
+    assert other_process.get_owner(a.id) is None
+    assert other_process.sessions_owned_by("ann") == set()

@@ -140,10 +140,28 @@ def _m0002_session_state(conn: Connection) -> None:
     md.tables["session_state"].create(conn)
 
 
+def _v3_tables(md: MetaData) -> None:
+    """Added in 0003: which login owns a session in the web app (shared by every app process)."""
+    Table(
+        "session_owners", md,
+        Column("session_id", String(64), _fk(), primary_key=True),
+        Column("owner", String(200), nullable=False),
+        Index("ix_session_owners_owner", "owner"),
+    )
+
+
+def _m0003_session_owners(conn: Connection) -> None:
+    md = MetaData()
+    _v1_tables(md)  # for the foreign key target
+    _v3_tables(md)
+    md.tables["session_owners"].create(conn)
+
+
 # Order matters and names are forever: they are what the `migrations` table records.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_session_state", _m0002_session_state),
+    ("0003_session_owners", _m0003_session_owners),
 ]
 
 _bookkeeping = MetaData()
@@ -157,6 +175,7 @@ MIGRATIONS_TABLE = Table(
 METADATA = MetaData()
 _v1_tables(METADATA)
 _v2_tables(METADATA)
+_v3_tables(METADATA)
 TABLES = METADATA.tables
 
 

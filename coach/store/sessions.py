@@ -48,7 +48,8 @@ TURN_STATUSES = ("pending", "done", "failed")
 EVENT_KINDS = ("screening", "output_rail", "fallback")
 SESSION_FIELDS = ("title", "role", "region", "stage", "history_opt_in", "backend")
 # Tables that hold rows derived from one session (all keyed by session_id).
-CHILD_TABLES = ("turns", "plans", "safety_events", "checkins", "summaries", "session_state")
+CHILD_TABLES = ("turns", "plans", "safety_events", "checkins", "summaries", "session_state",
+                "session_owners")
 
 _sessions = TABLES["sessions"]
 _turns = TABLES["turns"]
@@ -57,6 +58,7 @@ _events = TABLES["safety_events"]
 _checkins = TABLES["checkins"]
 _summaries = TABLES["summaries"]
 _state = TABLES["session_state"]
+_owners = TABLES["session_owners"]
 
 
 class SessionNotFound(CoachError):
@@ -384,6 +386,21 @@ class SessionStore:
             conn.execute(delete(_state).where(_state.c.session_id == session_id))
             conn.execute(_state.insert().values(session_id=session_id, state=self._json(state),
                                                 updated_at=_now()))
+
+    def set_owner(self, session_id: str, owner: str) -> None:
+        """Record which login owns a session (the web app's per-user isolation)."""
+        with write_tx(self._engine) as conn:
+            self._get_session(conn, session_id)
+            conn.execute(delete(_owners).where(_owners.c.session_id == session_id))
+            conn.execute(_owners.insert().values(session_id=session_id, owner=str(owner)))
+
+    def get_owner(self, session_id: str) -> str | None:
+        with read_tx(self._engine) as conn:
+            return conn.scalar(select(_owners.c.owner).where(_owners.c.session_id == session_id))
+
+    def sessions_owned_by(self, owner: str) -> set[str]:
+        with read_tx(self._engine) as conn:
+            return set(conn.scalars(select(_owners.c.session_id).where(_owners.c.owner == owner)))
 
     def save_summary(self, session_id: str, text: str) -> None:
         """Keep a short summary of a session (used later only if it has history opt-in)."""

@@ -120,6 +120,26 @@ class OwnerMap:
                 self._write()
 
 
+class StoreOwners:
+    """Session owners kept in the session database, so every app process behind a load
+    balancer sees the same ones (same interface as OwnerMap)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def set(self, session_id: str, user: str) -> None:
+        self.store.set_owner(session_id, user)
+
+    def owner(self, session_id: str) -> str | None:
+        return self.store.get_owner(session_id)
+
+    def owned_by(self, user: str) -> set[str]:
+        return self.store.sessions_owned_by(user)
+
+    def forget(self, session_id: str) -> None:
+        """Nothing to do: deleting the session deletes its owner row."""
+
+
 class RateLimiter:
     """A token bucket per client: `per_minute` requests on average, bursts up to `burst`."""
 

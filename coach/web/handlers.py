@@ -21,7 +21,7 @@ from ..engine import Delta, TurnResult, validate_message
 from ..errors import CoachError
 from ..safety import resources as res
 from . import view
-from .auth import OWNERS_FILE, OwnerMap
+from .auth import StoreOwners
 
 log = logging.getLogger("coach.web")
 WATCHDOG_S = float(os.environ.get("COACH_WEB_WATCHDOG_S") or 60)
@@ -72,10 +72,10 @@ class WebSessions:
     """Serves the page for one Coach; safe for many browsers at once (no shared 'current')."""
 
     def __init__(self, coach: Any, login_required: bool = False,
-                 owners: OwnerMap | None = None, region: str | None = None) -> None:
+                 owners: Any = None, region: str | None = None) -> None:
         self.coach = coach
         self.login_required = login_required
-        self.owners = owners or OwnerMap(coach_home() / OWNERS_FILE)
+        self.owners = owners or StoreOwners(coach.store)
         self.region = res.normalise_region(region or getattr(coach, "region", None))
         self.export_dir = _private_dir("web") / "exports"
         self.export_dir.mkdir(mode=0o700, exist_ok=True)
