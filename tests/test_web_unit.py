@@ -10,7 +10,7 @@ import time
 import pytest
 
 from coach.web import is_loopback, view
-from coach.web.auth import AuthConfigError, OwnerMap, RateLimiter, authenticator, load_credentials
+from coach.web.auth import AuthConfigError, RateLimiter, authenticator, load_credentials
 from conftest import COACH, child_env
 
 pytest.importorskip("gradio")
@@ -100,17 +100,16 @@ def test_bad_login_settings_say_what_is_wrong(tmp_path, env, words):
         load_credentials(env)
 
 
-def test_owner_map_is_private_and_survives_a_restart(tmp_path):
-    path = tmp_path / "owners.json"
-    owners = OwnerMap(path)
-    owners.set("s1", "ann")
-    owners.set("s2", "bob")
-    owners.set("s3", "ann")
-    owners.forget("s3")
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    again = OwnerMap(path)
-    assert again.owned_by("ann") == {"s1"} and again.owner("s2") == "bob"
-    assert again.owner("zzz") is None
+def test_session_owners_are_kept_in_the_store(tmp_path):
+    from coach.store import SessionStore
+    from coach.web.auth import StoreOwners
+
+    store = SessionStore(f"sqlite:///{tmp_path / 'w.db'}")
+    sid = store.create_session().id
+    owners = StoreOwners(store)
+    owners.set(sid, "ann")
+    assert StoreOwners(SessionStore(f"sqlite:///{tmp_path / 'w.db'}")).owner(sid) == "ann"
+    assert owners.owned_by("ann") == {sid} and owners.owned_by("bob") == set()
 
 
 def test_rate_limiter_allows_a_burst_then_refills():

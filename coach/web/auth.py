@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import threading
 import time
@@ -12,7 +11,6 @@ from typing import Callable, Mapping
 
 from ..errors import CoachError
 
-OWNERS_FILE = "web_owners.json"
 
 
 class AuthConfigError(CoachError):
@@ -67,62 +65,9 @@ def authenticator(pairs: list[tuple[str, str]]) -> Callable[[str, str], bool]:
     return check
 
 
-class OwnerMap:
-    """Which login created each session: a small JSON file (0600) kept beside the data."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._owners: dict[str, str] = self._read()
-
-    def _read(self) -> dict[str, str]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise CoachError(
-                f"{self.path} cannot be read as the session owners list ({exc}).") from exc
-        if not isinstance(data, dict):
-            raise CoachError(f"{self.path} is not a session owners list.")
-        return {str(k): str(v) for k, v in data.items()}
-
-    def _write(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self._owners, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
-
-    def set(self, session_id: str, user: str) -> None:
-        """Record that `user` owns the session."""
-        with self._lock:
-            self._owners[session_id] = user
-            self._write()
-
-    def owner(self, session_id: str) -> str | None:
-        """The login that owns the session, or None when it was not created through the web."""
-        with self._lock:
-            return self._owners.get(session_id)
-
-    def owned_by(self, user: str) -> set[str]:
-        """All session ids that belong to `user`."""
-        with self._lock:
-            return {sid for sid, u in self._owners.items() if u == user}
-
-    def forget(self, session_id: str) -> None:
-        """Drop a deleted session from the list."""
-        with self._lock:
-            if self._owners.pop(session_id, None) is not None:
-                self._write()
-
-
 class StoreOwners:
     """Session owners kept in the session database, so every app process behind a load
-    balancer sees the same ones (same interface as OwnerMap)."""
+    balancer sees the same ones."""
 
     def __init__(self, store) -> None:
         self.store = store
