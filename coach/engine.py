@@ -13,11 +13,10 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from . import compose
-from .errors import CoachError, IndexUnavailable, InputError
+from .errors import CoachError, IndexUnavailable
 from .flow import COACHING_STAGES, SessionState, TurnPlan, advance, is_agreement, plan_turn
 from .knowledge import Card
 from .logging_setup import redact
@@ -31,62 +30,30 @@ from .region import detect_region
 from .scope import out_of_scope
 from .safety.resources import emergency_number, normalise_region, region_name, resources_for
 from .safety.types import Screening
+from .turn import (
+    MAX_MESSAGE_CHARS,
+    Delta,
+    Draft,
+    TurnResult,
+    add_notice,
+    has_question,
+    join_parts,
+    pick,
+    resource_dict,
+    source_of,
+    strip_questions,
+    title_from,
+    validate_message,
+)
+
+__all__ = ["Coach", "Delta", "TurnResult", "MAX_MESSAGE_CHARS", "validate_message"]
 
 log = logging.getLogger("coach.engine")
-MAX_MESSAGE_CHARS = 10_000
 _HISTORY_FOR_SCREENING = 20
 # Earlier user messages a turn reads (screening, referral cues): bounds the work per turn.
 _HISTORY_WINDOW = 50
 # How long to wait before trying an unavailable guidance index again.
 _INDEX_RETRY_S = 5.0
-
-
-@dataclass
-class TurnResult:
-    """Everything the CLI, web app and evals need about one answered turn."""
-
-    session: str
-    turn: int
-    user: str
-    reply: str
-    stage: str
-    sources: list[dict[str, str]]
-    safety: dict[str, str]
-    referral: bool
-    backend: str
-    quick_exit: bool = False
-    resources: list[dict[str, Any]] = field(default_factory=list)
-    notice: str = ""
-    revised: bool = False
-    plan: list[str] = field(default_factory=list)
-    plan_agreed: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "session": self.session, "turn": self.turn, "user": self.user, "reply": self.reply,
-            "stage": self.stage, "sources": self.sources, "safety": self.safety,
-            "referral": self.referral, "backend": self.backend, "quick_exit": self.quick_exit,
-            "resources": self.resources, "notice": self.notice, "plan": self.plan,
-            "plan_agreed": self.plan_agreed,
-        }
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A piece of the reply that is safe to show now."""
-
-    text: str
-
-
-def _source(card: Card) -> dict[str, str]:
-    return {"id": card.id, "title": card.title, "stage": card.stage}
-
-
-def _resource_dict(r: Any) -> dict[str, Any]:
-    if hasattr(r, "to_dict"):
-        return r.to_dict()
-    return {k: getattr(r, k) for k in ("name", "phone", "text", "url", "hours") if hasattr(r, k)}
 
 
 class Coach:
@@ -190,7 +157,7 @@ class Coach:
             self.store.record_safety_event(session_id, "screening", category=screening.category,
                                            level=screening.level, turn_idx=user_turn.idx,
                                            detail={"reasons": list(screening.reasons)})
-        out = _Reply(stage=state.stage, region=region)
+        out = Draft(stage=state.stage, region=region)
         try:
             if current.is_risk or (screening.level == "urgent"):
                 state.cleared = [c for c in state.cleared if c != screening.category]
@@ -215,11 +182,11 @@ class Coach:
             raise
         except Exception:  # a bug must not lose the turn or show a traceback
             log.exception("turn failed; answering with the composer")
-            out = _Reply(stage=state.stage, backend="scripted")
+            out = Draft(stage=state.stage, backend="scripted")
             out.parts.append(compose.prompts()["reflections_neutral"][0])
             out.notice = "(Something went wrong on my side, so this reply is shorter than usual.)"
         t_reply = time.perf_counter()
-        if said_region and not out.safety_stop and out.backend != "" and not current.is_risk:
+        if said_region and not out.safety_stop and not current.is_risk:
             out.parts.append(compose.prompts()["region_set"].format(name=region_name(region)))
         reply_text = self._finalise(out, session_id, user_turn.idx, state)
         shown = out.shown.strip()
@@ -232,13 +199,13 @@ class Coach:
             out.revised = True  # streamed text was replaced; TurnResult.reply is the truth
         plan = self.store.get_plan(session_id)
         self.store.add_assistant_turn(
-            session_id, reply_text, stage=out.stage, sources=[_source(c) for c in out.cards],
+            session_id, reply_text, stage=out.stage, sources=[source_of(c) for c in out.cards],
             safety={"category": screening.category, "level": screening.level},
             backend=out.backend)
-        self.store.update_session(session_id, stage=out.stage, role=state.role)
+        # (add_assistant_turn already copied the stage and backend onto the session)
+        self.store.update_session(session_id, role=state.role,
+                                  **({} if session.title else {"title": title_from(text)}))
         self._save_state(session_id, state)
-        if not session.title:
-            self.store.update_session(session_id, title=_title_from(text))
         t_end = time.perf_counter()
         log.info("turn session=%s idx=%d text=%s stage=%s safety=%s/%s backend=%s notice=%s "
                  "ms=%.0f", session_id, user_turn.idx, redact(text), out.stage,
@@ -246,7 +213,7 @@ class Coach:
                  1000 * (t_end - t0))
         yield TurnResult(
             session=session_id, turn=user_turn.idx, user=text, reply=reply_text, stage=out.stage,
-            sources=[_source(c) for c in out.cards],
+            sources=[source_of(c) for c in out.cards],
             safety={"category": screening.category, "level": screening.level},
             referral=out.referral, backend=out.backend, quick_exit=out.quick_exit,
             resources=out.resources, notice=out.notice, revised=out.revised,
@@ -256,7 +223,7 @@ class Coach:
         )
 
     # ---- safety turn ------------------------------------------------------------------
-    def _safety_turn(self, out: "_Reply", screening: Screening, region: str,
+    def _safety_turn(self, out: "Draft", screening: Screening, region: str,
                      state: SessionState, text: str) -> None:
         ctx = {"turn": state.user_turns, "abuse_raised": state.abuse_raised,
                "self_harm_step": min(state.self_harm_step, 2)}
@@ -270,11 +237,11 @@ class Coach:
         out.trusted.append(sr.text)
         out.referral = True
         out.quick_exit = sr.quick_exit
-        out.resources = [_resource_dict(r) for r in sr.resources]
+        out.resources = [resource_dict(r) for r in sr.resources]
         out.safety_stop = sr.stop_coaching
         cards = self._search(out, text, k=1, stage="safety", include_user=False)
         out.cards.extend(h.card for h in cards)
-        if not sr.stop_coaching and not _has_question(sr.text):
+        if not sr.stop_coaching and not has_question(sr.text):
             # e.g. a declined surveillance request: offer what builds trust instead
             hits = self._cards(out, text + " honest conversation",
                                ["communication", "boundaries"], state, k=3)
@@ -288,7 +255,7 @@ class Coach:
                     state.asked.append(q)
 
     # ---- after risk came up -----------------------------------------------------------
-    def _follow_up_turn(self, out: "_Reply", screening: Screening, region: str,
+    def _follow_up_turn(self, out: "Draft", screening: Screening, region: str,
                         state: SessionState, text: str) -> None:
         """A calm, safety-first reply on a later turn of a conversation where risk came up."""
         words = _followup()
@@ -305,7 +272,7 @@ class Coach:
                 state.cleared.append("self_harm")  # coaching resumes from the next turn
                 out.parts.append(words["self_harm"]["safe_ack"])
                 out.trusted.append(out.parts[-1])
-                out.resources = [_resource_dict(r) for r in resources_for(region, "self_harm")[:2]]
+                out.resources = [resource_dict(r) for r in resources_for(region, "self_harm")[:2]]
                 return
             if state.self_harm_step <= 2:
                 # the next safety question in order (thoughts → plan → intent), with support
@@ -313,11 +280,11 @@ class Coach:
                 question = wording["questions"][min(state.self_harm_step, 2)]
                 state.self_harm_step += 1
                 services = resources_for(region, "self_harm")[:3]
-                out.resources = [_resource_dict(r) for r in services]
+                out.resources = [resource_dict(r) for r in services]
                 after = " ".join(wording["after_question"].split()).format(
                     emergency=emergency_number(region))
                 out.parts.extend([
-                    _pick(words["self_harm"]["opening"], seed) + " " + question,
+                    pick(words["self_harm"]["opening"], seed) + " " + question,
                     after + "\n" + "\n".join(f"- {r.markdown()}" for r in services),
                 ])
                 out.trusted.extend(out.parts)
@@ -328,7 +295,7 @@ class Coach:
             return
         w = words["abuse"]
         out.quick_exit = True
-        parts = [compose.scripted_reflection(text, seed), _pick(w["opening"], seed)]
+        parts = [compose.scripted_reflection(text, seed), pick(w["opening"], seed)]
         if any(k in low for k in words["couples_words"]):
             parts.append(" ".join(w["couples"].split()))
         cards = [h.card for h in self._search(out, text, k=2, stage="safety", include_user=False)]
@@ -337,15 +304,15 @@ class Coach:
             if cards[0].tip:
                 parts.append(cards[0].tip)
         services = resources_for(region, "abuse")[:2]
-        out.resources = [_resource_dict(r) for r in services]
+        out.resources = [resource_dict(r) for r in services]
         parts.append(" ".join(w["reminder"].split()) + "\n" +
                      "\n".join(f"- {r.markdown()}" for r in services))
-        parts.append(_pick(w["questions"], seed))
+        parts.append(pick(w["questions"], seed))
         out.parts.extend(parts)
         out.trusted.extend(parts[1:])
 
     # ---- coaching turn ----------------------------------------------------------------
-    def _coaching_turn(self, out: "_Reply", state: SessionState, text: str,
+    def _coaching_turn(self, out: "Draft", state: SessionState, text: str,
                        past: list[str]) -> Iterator[Delta]:
         plan = plan_turn(state, text)
         out.stage = plan.stage
@@ -415,7 +382,7 @@ class Coach:
         if question:
             state.asked.append(question)
         if referral is not None and not out.referral and referral_due(state):
-            out.parts.append(_strip_questions(referral.text))
+            out.parts.append(strip_questions(referral.text))
             out.trusted.append(out.parts[-1])
             # cite the guidance the referral rests on
             help_cards = self._cards(out, referral.text, ["professional_help"], state, k=1)
@@ -436,7 +403,7 @@ class Coach:
             return qs[key]
         return ""
 
-    def _search(self, out: "_Reply", query: str, **kw: Any) -> list[Any]:
+    def _search(self, out: "Draft", query: str, **kw: Any) -> list[Any]:
         """Search the guidance index; when it is unavailable, note it and return no hits."""
         if out.guidance_missing:
             return []
@@ -446,7 +413,7 @@ class Coach:
         except IndexUnavailable as exc:
             log.warning("guidance index unavailable: %s", exc)
             out.guidance_missing = True
-            out.notice = _add_notice(out.notice, compose.prompts()["guidance_unavailable_notice"])
+            out.notice = add_notice(out.notice, compose.prompts()["guidance_unavailable_notice"])
             out.events.append(("fallback", ["guidance index unavailable"]))
             if self._reopen_index:
                 self._index_retry_at = time.monotonic() + _INDEX_RETRY_S
@@ -472,7 +439,7 @@ class Coach:
                     self._index_retry_at = time.monotonic() + _INDEX_RETRY_S
         return self.index
 
-    def _cards(self, out: "_Reply", text: str, stages: list[str], state: SessionState,
+    def _cards(self, out: "Draft", text: str, stages: list[str], state: SessionState,
                k: int = 3) -> list[Card]:
         query = text[-1500:]
         # The composer needs a card's tip and questions, which only curated cards have; a
@@ -489,7 +456,7 @@ class Coach:
                 f"{c.tip} {c.body}", RailContext(abuse_raised=True)).ok]
         return cards[:k]
 
-    def _plan_confirm(self, out: "_Reply", state: SessionState, text: str) -> None:
+    def _plan_confirm(self, out: "Draft", state: SessionState, text: str) -> None:
         p = compose.prompts()["plan"]
         if is_agreement(text):
             state.plan_agreed = True
@@ -502,7 +469,7 @@ class Coach:
             out.parts.append(p["revise"])
         out.plan_items = state.plan_items[:5]
 
-    def _reflection(self, out: "_Reply", text: str, state: SessionState) -> Iterator[Delta]:
+    def _reflection(self, out: "Draft", text: str, state: SessionState) -> Iterator[Delta]:
         """A one-sentence reflection: from the LLM when it behaves, else from the composer."""
         if self.reflector is None:
             out.backend = "scripted"
@@ -518,11 +485,11 @@ class Coach:
         if result.violations:  # the model answered, but its words failed the rails
             out.events.append(("output_rail", result.violations))
         else:
-            out.notice = _add_notice(out.notice, compose.prompts()["fallback_notice"])
+            out.notice = add_notice(out.notice, compose.prompts()["fallback_notice"])
             out.events.append(("fallback", [result.error or "no usable reply"]))
         return compose.scripted_reflection(text, state.user_turns)
 
-    def _full_reply(self, out: "_Reply", state: SessionState, plan: TurnPlan, text: str,
+    def _full_reply(self, out: "Draft", state: SessionState, plan: TurnPlan, text: str,
                     card: Card, question: str) -> Iterator[Delta]:
         t = time.perf_counter()
         result = yield from self.reflector.full_reply(
@@ -534,7 +501,7 @@ class Coach:
             return result.text
         out.shown = result.shown
         if result.error:
-            out.notice = _add_notice(out.notice, compose.prompts()["fallback_notice"])
+            out.notice = add_notice(out.notice, compose.prompts()["fallback_notice"])
             out.events.append(("fallback", [result.error]))
         else:
             out.events.append(("output_rail", result.violations))
@@ -542,10 +509,10 @@ class Coach:
         reflection = compose.scripted_reflection(text, state.user_turns)
         return compose.coaching_reply(reflection, card, question, turn=state.user_turns)
 
-    def _finalise(self, out: "_Reply", session_id: str, turn_idx: int,
+    def _finalise(self, out: "Draft", session_id: str, turn_idx: int,
                   state: SessionState) -> str:
         """Join the parts, run the output rails on the whole reply, record events."""
-        body = _join(out.parts)
+        body = join_parts(out.parts)
         if out.plan_items is not None:
             self.store.set_plan(session_id, out.plan_items, agreed=out.plan_agreed)
             if out.plan_agreed:
@@ -558,7 +525,7 @@ class Coach:
                                                 allowed_text=allowed))
         if not verdict.ok and out.backend != "scripted":
             out.events.append(("output_rail", verdict.violations))
-            body = verdict.cleaned or _join(out.parts[1:]) or body
+            body = verdict.cleaned or join_parts(out.parts[1:]) or body
         for kind, detail in out.events:
             self.store.record_safety_event(session_id, kind, turn_idx=turn_idx,
                                            detail={"violations": list(detail)})
@@ -580,28 +547,6 @@ class Coach:
                 self.llm.close()
             except Exception:  # pragma: no cover - closing must never raise
                 pass
-
-
-@dataclass
-class _Reply:
-    stage: str
-    region: str = "international"
-    parts: list[str] = field(default_factory=list)
-    cards: list[Card] = field(default_factory=list)
-    backend: str = "scripted"
-    referral: bool = False
-    quick_exit: bool = False
-    resources: list[dict[str, Any]] = field(default_factory=list)
-    notice: str = ""
-    shown: str = ""
-    revised: bool = False
-    safety_stop: bool = False
-    plan_items: list[str] | None = None
-    trusted: list[str] = field(default_factory=list)  # reviewed wording shown as it is
-    events: list[tuple[str, list[str]]] = field(default_factory=list)  # to record with the turn
-    plan_agreed: bool = False
-    llm_seconds: float = 0.0
-    guidance_missing: bool = False  # the index failed during this turn
 
 
 class _NoIndex:
@@ -634,14 +579,6 @@ class _NoIndex:
                 pass
 
 
-def _add_notice(notice: str, extra: str) -> str:
-    return extra if not notice else notice if extra in notice else f"{notice}\n{extra}"
-
-
-def _join(parts: list[str]) -> str:
-    return "\n\n".join(p.strip() for p in parts if p and p.strip())
-
-
 # "I'd like to add a weekly walk", "I will text when I'm late": a step the person proposes.
 _PLAN_STEP = re.compile(r"\b(i will|i'll|i want to|i'd like to|i would like to|i can|we will|"
                         r"we'll|we could|add|try|maybe)\b", re.I)
@@ -653,40 +590,6 @@ def _followup() -> dict[str, Any]:
     return load_wording("followup")  # cached by the loader until the file changes
 
 
-def _pick(options: list[str], seed: int) -> str:
-    return " ".join(options[seed % len(options)].split())
-
-
-def _has_question(text: str) -> bool:
-    return "?" in text
-
-
-def _strip_questions(text: str) -> str:
-    """Drop question sentences (a turn asks at most one thing), keeping lines and lists."""
-    lines = []
-    for line in text.strip().splitlines():
-        sentences = re.split(r"(?<=[.!?])[ \t]+", line)
-        kept = " ".join(x for x in sentences if not x.rstrip().endswith("?"))
-        if kept.strip() or not line.strip():
-            lines.append(kept.rstrip())
-    return "\n".join(lines).strip()
-
-
 def referral_due(state: SessionState) -> bool:
     """Suggest professional help at most once every few turns."""
     return state.asked.count("__referral__") == 0 or state.user_turns % 4 == 0
-
-
-def _title_from(text: str) -> str:
-    words = text.split()
-    return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
-
-
-def validate_message(text: Any) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("The message is empty: write a few words, or say 'help' to see options.")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise InputError(
-            f"That message is very long ({len(text):,} characters; the limit is "
-            f"{MAX_MESSAGE_CHARS:,}). Could you send it in smaller parts?")
-    return text.replace("\x00", "").strip()
