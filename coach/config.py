@@ -48,13 +48,7 @@ class Settings:
     """Settings read from the environment at call time (tests change the environment)."""
 
     chroma_url: str | None
-    region: str
-    llm: str
 
     @classmethod
     def from_env(cls) -> "Settings":
-        return cls(
-            chroma_url=os.environ.get("COACH_CHROMA_URL") or None,
-            region=(os.environ.get("COACH_REGION") or "international").lower(),
-            llm=(os.environ.get("COACH_LLM") or "local").lower(),
-        )
+        return cls(chroma_url=os.environ.get("COACH_CHROMA_URL") or None)

@@ -364,11 +364,9 @@ class Coach:
                 out.backend = "scripted"
             else:
                 reflection = yield from self._reflection(out, text, state)
-            if card is not None and plan.kind != "understand":
+            if card is not None:  # (intro is empty in the understand stage)
                 reply = compose.coaching_reply(reflection, card, question, intro=intro,
                                                turn=state.user_turns)
-            elif card is not None:
-                reply = compose.coaching_reply(reflection, card, question, turn=state.user_turns)
             else:
                 reply = compose.understand_reply(reflection, question)
         out.parts.append(reply)

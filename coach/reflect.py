@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from . import compose
 from .knowledge import Card
 from .safety.output_rails import RailContext, StreamGuard
+from .turn import Delta
 
 _SENTENCE_END = re.compile(r"[.!?](\s|$)")
 _LETTERS = re.compile(r"[A-Za-z]")
@@ -75,7 +76,6 @@ class Reflector:
 
     def reflect(self, user_text: str, ctx: RailContext) -> Iterator[Any]:
         """Yield Delta events; return LLMText (empty text + error on any failure)."""
-        from .engine import Delta
         from .llm import LLMError, LLMUnsupported
 
         p = compose.prompts()
@@ -112,7 +112,6 @@ class Reflector:
     def full_reply(self, user_text: str, card: Card, question: str, state: Any,
                    ctx: RailContext) -> Iterator[Any]:
         """Stream a whole reply from a strong model; cut after its first question."""
-        from .engine import Delta
         from .llm import LLMError
 
         p = compose.prompts()
