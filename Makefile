@@ -3,17 +3,17 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/system-packages.txt 2>/dev/null | sha256sum | cut -c1-12)
+# The stamp changes with the dependencies and with the llama.cpp build key (CPU flags, compiler).
+STAMP := $(VENV)/.installed-$(shell { cat pyproject.toml scripts/system-packages.txt; $(PY) scripts/build_llama.py --key; } 2>/dev/null | sha256sum | cut -c1-12)
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 .PHONY: setup run chat test test-fast bench eval lint clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/system-packages.txt scripts/setup.sh
+$(STAMP): pyproject.toml scripts/system-packages.txt scripts/setup.sh scripts/build_llama.py coach/llm/buildflags.py
 	bash scripts/setup.sh "$(PY)" "$(VENV)"
 	@rm -f $(VENV)/.installed-*; touch $@
 

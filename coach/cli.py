@@ -15,7 +15,7 @@ from . import config  # noqa: F401  (sets privacy environment defaults first)
 from .errors import CoachError
 from .logging_setup import setup_logging
 
-COMMANDS = ["ingest", "ask", "eval", "chat", "sessions", "screen", "serve", "say"]
+COMMANDS = ["ingest", "ask", "eval", "chat", "sessions", "screen", "serve", "say", "doctor"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="coach",
         description="Trust Coach: a private, offline coach for working through trust issues.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"coach {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:

@@ -37,10 +37,26 @@ def coach_home() -> Path:
     return home
 
 
+def _source_tree() -> bool:
+    """True when running from a checkout (editable install), where the top-level folders live."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "knowledge").is_dir()
+
+
 def data_dir(name: str) -> Path:
-    """A folder of project data (knowledge, prompts, evals); overridable by COACH_<NAME>_DIR."""
+    """A folder of project data (knowledge, prompts, evals); overridable by COACH_<NAME>_DIR.
+
+    In a checkout these are the repository's top-level folders; an installed wheel carries the
+    same folders as the package `coach._data` (mapped in pyproject.toml), read through
+    importlib.resources.
+    """
     override = os.environ.get(f"COACH_{name.upper()}_DIR")
-    return Path(override).expanduser() if override else PROJECT_ROOT / name
+    if override:
+        return Path(override).expanduser()
+    if _source_tree():
+        return PROJECT_ROOT / name
+    from importlib.resources import files
+
+    return Path(str(files("coach._data") / name))
 
 
 @dataclass(frozen=True)

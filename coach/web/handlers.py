@@ -129,6 +129,9 @@ class WebSessions:
 
     def status(self, used: str | None = None, notice: str = "") -> str:
         """The line that says what writes the replies."""
+        problem = getattr(self.coach, "backend_problem", None)
+        if problem and not notice:
+            notice = problem
         return view.status_line(self.coach.backend_name, used, notice)
 
     def _names(self) -> dict[str, str]:

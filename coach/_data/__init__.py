@@ -1,0 +1,1 @@
+"""Package data: the knowledge, prompts and evals folders, mapped here in an installed wheel."""
