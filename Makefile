@@ -36,7 +36,7 @@ eval: setup
 	$(BIN)/coach eval --out eval-out
 
 lint: setup
-	$(BIN)/python -m ruff check coach tests benchmarks
+	$(BIN)/python -m ruff check coach tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts eval-out

@@ -134,6 +134,7 @@ def plan_reply(state: SessionState) -> str:
     return f"{p['intro']}\n\n{items}\n\n{p['ask']}"
 
 
-def plan_item_from(card: Card) -> str:
-    """A plan step from a card's tip (already phrased as something the user can do)."""
-    return card.tip.strip()
+def plan_item_from(card: Card, role: str = "unknown") -> str:
+    """A plan step: the card's action for this person's role, else its tip."""
+    actions = card.actions_for(role)
+    return (actions[0] if actions else card.tip).strip()

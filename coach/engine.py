@@ -17,14 +17,30 @@ from typing import Any, Iterator
 
 from . import compose
 from .errors import CoachError, IndexUnavailable
-from .flow import COACHING_STAGES, SessionState, TurnPlan, advance, is_agreement, plan_turn
+from .flow import (
+    COACHING_STAGES,
+    SessionState,
+    TurnPlan,
+    advance,
+    is_agreement,
+    plan_turn,
+    requested_stage,
+)
 from .knowledge import Card
 from .logging_setup import redact
 from .reflect import Reflector
+from .answers import about_reply, answer_parts, label_reply
+from .reading import SESSION_ROLE, Reading, read
 from .safety import screen
 from .safety.injection import detect_injection, meta_reply
 from .safety.output_rails import RailContext, check_reply
-from .safety.protocols import load_wording, safety_reply
+from .safety.protocols import (
+    check_in_all_clear,
+    check_in_answer,
+    check_in_question,
+    load_wording,
+    safety_reply,
+)
 from .safety.referral import should_refer
 from .region import detect_region
 from .scope import out_of_scope
@@ -52,6 +68,13 @@ log = logging.getLogger("coach.engine")
 _HISTORY_FOR_SCREENING = 20
 # Earlier user messages a turn reads (screening, referral cues): bounds the work per turn.
 _HISTORY_WINDOW = 50
+# The cards that the answers about the coach and about labels rest on.
+ABOUT_CARD, LABEL_CARD = "coach-not-therapy", "be-specific-about-behaviours"
+# A first message this long already tells what happened: the coach doesn't ask for it again.
+STORY_WORDS = 25
+# The reading's role confidence, summed over turns, from which an unknown session role is set
+# (one confident message, or two that agree), as long as it clearly leads any other reading.
+ROLE_CONFIDENT = 0.9
 # How long to wait before trying an unavailable guidance index again.
 _INDEX_RETRY_S = 5.0
 
@@ -172,8 +195,13 @@ class Coach:
         screening = screen(text, past[-_HISTORY_FOR_SCREENING:])
         current = screen(text)
         t_screen = time.perf_counter()
-        user_turn = self.store.add_user_turn(session_id, text, stage=state.stage,
-                                             safety=screening.to_dict())
+        prev_coach = self.store.recent_user_texts(session_id, 1, role="assistant")
+        reading = read(text, prev_coach[-1] if prev_coach else None)
+        remember(state, reading)
+        t_read = time.perf_counter()
+        user_turn = self.store.add_user_turn(
+            session_id, text, stage=state.stage,
+            safety={**screening.to_dict(), "reading": reading.to_dict()})
         if screening.category == "abuse" or current.category == "abuse":
             state.abuse_raised = True
         if screening.is_risk:
@@ -181,11 +209,29 @@ class Coach:
                                            level=screening.level, turn_idx=user_turn.idx,
                                            detail={"reasons": list(screening.reasons)})
         out = Draft(stage=state.stage, region=region)
+        answer = ""
         try:
+            asked, state.check_in = state.check_in, ""
+            answer = check_in_answer(text) if asked else ""
             if current.is_risk or (screening.level == "urgent"):
                 state.cleared = [c for c in state.cleared if c != screening.category]
                 self._safety_turn(out, screening if screening.level == "urgent" else current,
                                   region, state, text)
+            elif answer == "yes":
+                # The person said yes (or wasn't sure) to the direct question: the protocol.
+                said = Screening(asked, "concern", ("answered yes to the coach's safety check-in",))
+                self.store.record_safety_event(session_id, "screening", category=asked,
+                                               level="concern", turn_idx=user_turn.idx,
+                                               detail={"reasons": list(said.reasons)})
+                if asked == "abuse":
+                    state.abuse_raised = True
+                self._safety_turn(out, said, region, state, text)
+            elif (not asked and screening.needs_check_in
+                  and screening.category not in state.checked_in):
+                self._check_in_turn(out, screening, region, state, text)
+                self.store.record_safety_event(session_id, "screening", category=screening.category,
+                                               level="check_in", turn_idx=user_turn.idx,
+                                               detail={"reasons": list(screening.reasons)})
             elif screening.category in FOLLOW_UP and screening.category not in state.cleared:
                 self._follow_up_turn(out, screening, region, state, text)
             elif scope := out_of_scope(text):
@@ -195,11 +241,31 @@ class Coach:
                 out.trusted.append(redirect)
                 out.backend = "scripted"
                 out.referral = True
+                out.cards.extend(self._cited(out, ABOUT_CARD))  # the coach's limits
             elif (inj := detect_injection(text)).is_injection:
                 out.parts.append(meta_reply(inj.kind, seed=state.user_turns))
                 out.trusted.append(out.parts[-1])
                 out.backend = "scripted"
+            elif reading.intent == "coach":
+                out.parts.append(about_reply(text, self.store_description(), state.user_turns))
+                out.trusted.append(out.parts[-1])
+                out.backend = "scripted"
+                out.cards.extend(self._cited(out, ABOUT_CARD))
+                state.user_turns += 1
+            elif reading.intent == "label":
+                out.parts.append(label_reply(text, state.user_turns, state.abuse_raised))
+                out.trusted.append(out.parts[-1])
+                out.backend = "scripted"
+                out.cards.extend(self._cited(out, LABEL_CARD))
+                state.user_turns += 1
+            elif (reading.asks and reading.intent not in ("plan", "topic") and not asked
+                  and self._answer_turn(out, state, text, reading, past)):
+                pass
             else:
+                if answer == "no":  # a plain "no": thank them, then coach as usual
+                    state.checked_in.append(asked)
+                    out.parts.append(check_in_all_clear(state.user_turns))
+                    out.trusted.append(out.parts[-1])
                 yield from self._coaching_turn(out, state, text, past)
         except CoachError:
             raise
@@ -208,6 +274,9 @@ class Coach:
             out = Draft(stage=state.stage, backend="scripted")
             out.parts.append(compose.prompts()["reflections_neutral"][0])
             out.notice = "(Something went wrong on my side, so this reply is shorter than usual.)"
+        if answer == "other" and not out.safety_stop:
+            out.parts.append(load_wording("check_in")["door_open"][0])
+            out.trusted.append(out.parts[-1])
         t_reply = time.perf_counter()
         if said_region and not out.safety_stop and not current.is_risk:
             out.parts.append(compose.prompts()["region_set"].format(name=region_name(region)))
@@ -241,7 +310,8 @@ class Coach:
             referral=out.referral, backend=out.backend, quick_exit=out.quick_exit,
             resources=out.resources, notice=out.notice, revised=out.revised,
             plan=list(plan.items) if plan else [], plan_agreed=bool(plan and plan.agreed),
-            timings={"screen": t_screen - t0, "reply": t_reply - t_screen,
+            timings={"screen": t_screen - t0, "read": t_read - t_screen,
+                     "reply": t_reply - t_read,
                      "store": t_end - t_reply, "llm": out.llm_seconds},
         )
 
@@ -276,6 +346,76 @@ class Coach:
                 if q:
                     out.parts.append(q)
                     state.asked.append(q)
+
+    def _cited(self, out: "Draft", card_id: str) -> list[Card]:
+        """The card a scripted answer rests on, when the index has it."""
+        if out.guidance_missing:
+            return []
+        try:
+            card = self._usable_index().card(card_id)
+        except IndexUnavailable:
+            out.guidance_missing = True
+            return []
+        return [card] if card is not None else []
+
+    def store_description(self) -> str:
+        """Where conversations are kept, in words (for 'who sees what I write?')."""
+        if not getattr(self.store, "is_local", True):
+            return "in the database of the service that runs this coach, not with us"
+        from .config import coach_home
+
+        return f"in a private file in your Trust Coach data folder ({coach_home()})"
+
+    def _answer_turn(self, out: "Draft", state: SessionState, text: str,
+                     reading: Reading, past: list[str]) -> bool:
+        """Answer a question first, from the card that answers it (any stage, right role).
+
+        Returns False when no card answers it, so the ordinary coaching turn takes over.
+        """
+        jump = requested_stage(text)  # "can we talk about boundaries?" names its topic
+        stages = [jump] if jump in COACHING_STAGES else [*COACHING_STAGES]
+        hits = self._cards(out, text, stages, state, k=4)
+        if not hits:
+            return False
+        if reading.wants_words:  # asked for words: the best card that has some to offer
+            hits = sorted(hits, key=lambda c: not (c.say or '"' in c.body))
+        card = hits[0]
+        seed = state.user_turns
+        parts = []
+        feelings = compose.detect_feelings(text)
+        if feelings and len(text.split()) > 6:
+            parts.append(compose.scripted_reflection(text, seed))
+        parts.extend(answer_parts(card, reading, state.role, seed))
+        question = compose.pick_question(card, state)
+        if question:
+            parts.append(question)
+            state.asked.append(question)
+        out.parts.append("\n\n".join(p for p in parts if p))
+        out.cards.append(card)
+        out.backend = "scripted"
+        state.used_cards.append(card.id)
+        item = compose.plan_item_from(card, state.role)
+        if item and item not in state.plan_items:
+            state.plan_items.append(item)
+        if card.stage == "professional_help":
+            out.referral = True
+        else:
+            self._maybe_refer(out, state, text, past)
+        out.stage = card.stage
+        advance(state, TurnPlan(card.stage, card.stage != state.stage, "coach"), text)
+        return True
+
+    def _check_in_turn(self, out: "Draft", screening: Screening, region: str,
+                       state: SessionState, text: str) -> None:
+        """Unsure whether this is a risk: ask directly and kindly, and nothing else."""
+        out.backend = "scripted"
+        out.parts.append(check_in_question(screening.category, region, state.user_turns))
+        out.trusted.append(out.parts[-1])
+        state.check_in = screening.category
+        # the safety card for this kind of risk is what the question rests on
+        out.cards.extend(h.card for h in self._search(
+            out, f"{screening.category.replace('_', ' ')} {text}", k=1, stage="safety",
+            include_user=False))
 
     # ---- after risk came up -----------------------------------------------------------
     def _follow_up_turn(self, out: "Draft", screening: Screening, region: str,
@@ -349,6 +489,7 @@ class Coach:
             out.parts.append(compose.plan_reply(state))
             state.plan_offered = True
             out.plan_items = state.plan_items[:5]
+            out.cards.extend(self._plan_sources(out, state))
             return
         intro = ""
         if plan.jumped:
@@ -374,10 +515,6 @@ class Coach:
             # Degraded: a reflection and an open question still help while guidance is away.
             generic = p["general_questions"]
             question = generic[state.user_turns % len(generic)]
-        referral = None
-        if plan.stage != "professional_help":
-            referral = should_refer([*past, text], "abuse" if state.abuse_raised else "none",
-                                    asked=False, region=out.region)
         if self.strategy == "full" and self.llm is not None and card is not None:
             reply = yield from self._full_reply(out, state, plan, text, card, question)
         else:
@@ -396,31 +533,44 @@ class Coach:
         if card is not None:
             out.cards.append(card)
             state.used_cards.append(card.id)
-            if card.stage in COACHING_STAGES and card.tip and card.tip not in state.plan_items:
-                state.plan_items.append(compose.plan_item_from(card))
+            item = compose.plan_item_from(card, state.role)
+            if card.stage in COACHING_STAGES and item and item not in state.plan_items:
+                state.plan_items.append(item)
             if card.stage == "professional_help":
                 out.referral = True
         if question:
             state.asked.append(question)
-        if referral is not None and not out.referral and referral_due(state):
-            out.parts.append(strip_questions(referral.text))
-            out.trusted.append(out.parts[-1])
-            # cite the guidance the referral rests on
-            help_cards = self._cards(out, referral.text, ["professional_help"], state, k=1)
-            out.cards.extend(c for c in help_cards if c not in out.cards)
-            out.referral = True
-            state.asked.append("__referral__")
+        if plan.stage != "professional_help":
+            self._maybe_refer(out, state, text, past)
         advance(state, plan, text)
+
+    def _maybe_refer(self, out: "Draft", state: SessionState, text: str,
+                     past: list[str]) -> None:
+        """Add a referral to professional help when the conversation calls for one."""
+        referral = should_refer([*past, text], "abuse" if state.abuse_raised else "none",
+                                asked=False, region=out.region)
+        if referral is None or out.referral or not referral_due(state):
+            return
+        out.parts.append(strip_questions(referral.text))
+        out.trusted.append(out.parts[-1])
+        # cite the guidance the referral rests on
+        help_cards = self._cards(out, referral.text, ["professional_help"], state, k=1)
+        out.cards.extend(c for c in help_cards if c not in out.cards)
+        out.referral = True
+        state.asked.append("__referral__")
 
     def _understand_question(self, state: SessionState, text: str) -> str:
         from .flow import detect_role
 
         qs = compose.prompts()["understand_questions"]
         known_role = state.role != "unknown" or detect_role(text)
+        known = {"timeline": "when" in state.facts or "duration" in state.facts}
         for key in ("role", "timeline", "hope"):
-            if key in state.understand_asked or (key == "role" and known_role):
+            if key in state.understand_asked or (key == "role" and known_role) or known.get(key):
                 continue
             state.understand_asked.append(key)
+            if key == "role" and "event" in state.facts:
+                return qs["role_only"]
             return qs[key]
         return ""
 
@@ -466,16 +616,26 @@ class Coach:
         # The composer needs a card's tip and questions, which only curated cards have; a
         # strong model can use the person's own material too.
         mine = self.strategy == "full" and self.llm is not None
-        hits = self._search(out, query, k=k + len(state.used_cards), stage=stages,
+        hits = self._search(out, query, k=k + len(state.used_cards) + 4, stage=stages,
                             audience=state.audience, include_user=mine)
-        if not hits and state.audience:
-            hits = self._search(out, query, k=k + len(state.used_cards), stage=stages,
-                                include_user=mine)
-        cards = [h.card for h in hits if h.card.id not in state.used_cards]
+        # Guidance written for the other partner is never given (nor, while the role is not
+        # known yet, guidance written for either one).
+        cards = [h.card for h in hits if h.card.id not in state.used_cards
+                 and (h.card.origin != "curated" or h.card.fits_role(state.role))]
         if state.abuse_raised:
             cards = [c for c in cards if check_reply(
                 f"{c.tip} {c.body}", RailContext(abuse_raised=True)).ok]
         return cards[:k]
+
+    def _plan_sources(self, out: "Draft", state: SessionState) -> list[Card]:
+        """The cards the plan's steps came from (cited under the plan)."""
+        items = set(state.plan_items[:5])
+        cited = []
+        for card_id in dict.fromkeys(state.used_cards):
+            card = self._cited(out, card_id)
+            if card and compose.plan_item_from(card[0], state.role) in items:
+                cited.extend(card)
+        return cited
 
     def _plan_confirm(self, out: "Draft", state: SessionState, text: str) -> None:
         p = compose.prompts()["plan"]
@@ -496,7 +656,8 @@ class Coach:
             out.backend = "scripted"
             return compose.scripted_reflection(text, state.user_turns)
         t = time.perf_counter()
-        result = yield from self.reflector.reflect(text, RailContext(abuse_raised=state.abuse_raised))
+        result = yield from self.reflector.reflect(
+            text, RailContext(abuse_raised=state.abuse_raised), turn=state.user_turns)
         out.llm_seconds += time.perf_counter() - t
         if result.text:
             out.backend = self.backend_name
@@ -609,6 +770,27 @@ FOLLOW_UP = ("self_harm", "abuse", "harm_to_others", "child_safety", "medical_em
 
 def _followup() -> dict[str, Any]:
     return load_wording("followup")  # cached by the loader until the file changes
+
+
+def remember(state: SessionState, reading: Reading) -> None:
+    """Keep what the reading found: facts stay known; the role changes only on clear evidence
+    (an exact first- or third-person statement, or a confident reading when none is set)."""
+    for key, value in reading.facts.items():
+        state.facts.setdefault(key, value)
+    if state.user_turns == 0 and reading.words >= STORY_WORDS:
+        state.facts.setdefault("event", "told in their first message")
+    role = SESSION_ROLE.get(reading.role)
+    if not role:
+        return
+    if reading.role_p >= 1.0 and (state.role == "unknown" or role != "own_insecurity"):
+        state.role = role
+        return
+    evidence = state.role_evidence
+    evidence[role] = round(evidence.get(role, 0.0) + reading.role_p, 3)
+    best = max(evidence, key=evidence.get)
+    others = sum(v for k, v in evidence.items() if k != best)
+    if state.role == "unknown" and evidence[best] >= ROLE_CONFIDENT and evidence[best] > 2 * others:
+        state.role = best
 
 
 def referral_due(state: SessionState) -> bool:

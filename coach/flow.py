@@ -41,12 +41,13 @@ _JUMP_RE = re.compile(
 
 _ROLE_PATTERNS = [
     ("partner_who_broke_trust", re.compile(
-        r"\b(i|i've|ive)\s+(cheated|lied|had an affair|betrayed|broke (her|his|their|my partner'?s) trust|"
+        r"\b(i|i've|ive)\s+(cheated|lied|had an? (\w+ )?affair|betrayed|broke (her|his|their|my partner'?s) trust|"
         r"was unfaithful|messed up|hid|kept (it|things) from)\b"
         r"|\bi'?m the one who (cheated|lied|broke)|\bmy (affair|lie|lies|cheating)\b", re.I)),
     ("hurt_partner", re.compile(
         r"\b(he|she|they|my (partner|husband|wife|boyfriend|girlfriend|fianc[eé]e?|spouse|bf|gf))\s+"
-        r"(has been |had been |was |is )?(cheated|cheating|lied|lying|had an affair|betrayed|"
+        r"(has been |had been |was |is )?(cheated|cheating|lied|lying|had an? (\w+ )?affair|"
+        r"(is|was) having an? (\w+ )?affair|betrayed|"
         r"hid|hiding|kept|texting (his|her) ex|broke my trust|was unfaithful)", re.I)),
     ("own_insecurity", re.compile(
         r"\b(hasn'?t done anything|never done anything|did nothing wrong|nothing happened|"
@@ -75,6 +76,10 @@ class SessionState:
     abuse_raised: bool = False
     self_harm_step: int = 0          # which safety question the self-harm protocol asks next
     cleared: list[str] = field(default_factory=list)  # risks the person said are past
+    facts: dict[str, str] = field(default_factory=dict)  # what the person already told us
+    role_evidence: dict[str, float] = field(default_factory=dict)  # summed reading confidence
+    check_in: str = ""  # the category the coach just asked about directly (awaiting an answer)
+    checked_in: list[str] = field(default_factory=list)  # check-ins answered "no" this session
     user_turns: int = 0
 
     def to_dict(self) -> dict[str, Any]:

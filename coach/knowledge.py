@@ -31,6 +31,8 @@ STAGES = (
     "safety",
 )
 AUDIENCES = ("hurt_partner", "partner_who_broke_trust", "both")
+# The roles a card's guidance can fit (`fits`), and whose weekly actions it may list.
+ROLES = ("hurt_partner", "partner_who_broke_trust", "own_insecurity")
 MIN_WORDS, MAX_WORDS = 80, 250
 MAX_FILE_BYTES = 2_000_000
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
@@ -52,17 +54,39 @@ class Card:
     questions: tuple[str, ...] = ()
     origin: str = "curated"  # "curated" or "user"
     path: str = ""
+    fits: tuple[str, ...] = ()        # roles the guidance fits (empty: read from `audience`)
+    answers: tuple[str, ...] = ()     # questions, in users' words, that the card answers
+    say: tuple[str, ...] = ()         # phrasings the person could use with their partner
+    actions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (role, things to do this week)
 
     @property
     def text(self) -> str:
-        """The text that is embedded and searched."""
+        """The text that is embedded and searched. (`answers` stay out: adding them to the
+        embedded or the keyword text each cost a query of recall@3 on evals/retrieval.yaml.)"""
         return f"{self.title}\n{' '.join(self.topics)}\n{self.tip}\n{self.body}".strip()
+
+    def fits_role(self, role: str) -> bool:
+        """Whether this guidance may be given to someone in `role`.
+
+        Guidance written for the other partner is never right: a card for the partner who
+        broke trust never reaches the hurt partner, nor the reverse, nor someone with doubts.
+        """
+        if self.fits:
+            # Role not known yet: only guidance that fits more than one kind of person.
+            return role in self.fits if role in ROLES else len(self.fits) >= 2
+        if self.audience == "both":
+            return True
+        return role == self.audience
+
+    def actions_for(self, role: str) -> tuple[str, ...]:
+        return dict(self.actions).get(role, ())
 
     @property
     def content_hash(self) -> str:
         raw = "\x1f".join(
             [self.title, self.stage, self.audience, ",".join(self.topics), self.tip,
-             "\x1e".join(self.questions), self.body, self.origin]
+             "\x1e".join(self.questions), self.body, self.origin, ",".join(self.fits),
+             "\x1e".join(self.answers), "\x1e".join(self.say), repr(self.actions)]
         )
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
@@ -149,10 +173,31 @@ def parse_card(path: Path) -> Card:
     n = word_count(body)
     if not MIN_WORDS <= n <= MAX_WORDS:
         raise bad("body", f"has {n} words (must be {MIN_WORDS}-{MAX_WORDS})")
+    fits = _as_list(meta.get("fits") or [])
+    if fits is None or any(f not in ROLES for f in fits):
+        raise bad("fits", f"must be a list of roles ({', '.join(ROLES)})")
+    if audience != "both" and fits and any(f != audience and f != "own_insecurity"
+                                           for f in fits):
+        raise bad("fits", f"contradicts audience {audience!r}")
+    answers = _as_list(meta.get("answers") or [])
+    say = _as_list(meta.get("say") or [])
+    if answers is None or say is None:
+        raise bad("answers" if answers is None else "say", "must be a list of text")
+    raw_actions = meta.get("actions") or {}
+    if not isinstance(raw_actions, dict):
+        raise bad("actions", "must map a role to a list of actions")
+    actions = []
+    for role, items in raw_actions.items():
+        listed = _as_list(items)
+        if role not in ROLES or listed is None or (fits and role not in fits):
+            raise bad("actions", f"{role!r}: needs a role the card fits and a list of actions")
+        actions.append((role, tuple(a.strip() for a in listed if a.strip())))
     return Card(
         id=card_id, title=meta["title"].strip(), stage=stage, topics=tuple(topics),
         audience=audience, sources=tuple(sources), body=body, tip=tip.strip(),
         questions=tuple(q.strip() for q in questions), path=str(path),
+        fits=tuple(fits), answers=tuple(a.strip() for a in answers),
+        say=tuple(x.strip() for x in say), actions=tuple(actions),
     )
 
 

@@ -1,8 +1,8 @@
 """What the LLM is allowed to write, and the checks its words pass before anyone sees them.
 
 `compose` strategy (small local model): one reflective sentence, the assistant turn pre-filled
-with "It sounds like you feel" on the raw completions endpoint (measured best for the bundled
-1.5B model). `full` strategy (a strong model): the whole reply, bounded by the system prompt,
+with an opening such as "It sounds like you feel" (varied by turn) on the raw completions
+endpoint (measured best for the bundled 1.5B model). `full` strategy (a strong model): the whole reply, bounded by the system prompt,
 cut after its first question, streamed sentence by sentence through the output rails.
 """
 
@@ -74,12 +74,16 @@ class Reflector:
     def __init__(self, llm: Any) -> None:
         self.llm = llm
 
-    def reflect(self, user_text: str, ctx: RailContext) -> Iterator[Any]:
-        """Yield Delta events; return LLMText (empty text + error on any failure)."""
+    def reflect(self, user_text: str, ctx: RailContext, turn: int = 0) -> Iterator[Any]:
+        """Yield Delta events; return LLMText (empty text + error on any failure).
+
+        `turn` picks the sentence's opening, so consecutive replies never open the same way.
+        """
         from .llm import LLMError, LLMUnsupported
 
         p = compose.prompts()
-        prefill = p["reflection_prefill"]
+        prefills = p["reflection_prefills"]
+        prefill = prefills[turn % len(prefills)]
         messages = [{"role": "system", "content": p["reflection_system"]},
                     {"role": "user", "content": user_text[-2000:]}]
         try:

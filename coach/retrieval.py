@@ -8,6 +8,7 @@ Curated cards and user-added material live in separate collections.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import threading
 import time
@@ -98,10 +99,16 @@ def _meta(card: Card) -> dict[str, Any]:
         "topics": ",".join(card.topics), "sources": ",".join(card.sources),
         "tip": card.tip, "questions": "\n".join(card.questions), "hash": card.content_hash,
         "origin": card.origin, "path": card.path,
+        "extra": json.dumps({"fits": card.fits, "answers": card.answers, "say": card.say,
+                             "actions": [[r, list(a)] for r, a in card.actions]}),
     }
 
 
 def _card_from(id_: str, doc: str, meta: dict[str, Any]) -> Card:
+    try:
+        extra = json.loads(meta.get("extra") or "{}")
+    except ValueError:
+        extra = {}
     return Card(
         id=id_, title=meta.get("title", id_), stage=meta.get("stage", "understand"),
         topics=tuple(t for t in str(meta.get("topics", "")).split(",") if t),
@@ -110,6 +117,9 @@ def _card_from(id_: str, doc: str, meta: dict[str, Any]) -> Card:
         body=doc or "", tip=meta.get("tip", "") or "",
         questions=tuple(q for q in str(meta.get("questions", "")).split("\n") if q),
         origin=meta.get("origin", "curated"), path=meta.get("path", ""),
+        fits=tuple(extra.get("fits", ())), answers=tuple(extra.get("answers", ())),
+        say=tuple(extra.get("say", ())),
+        actions=tuple((r, tuple(a)) for r, a in extra.get("actions", ())),
     )
 
 
@@ -166,6 +176,7 @@ class Index:
         self._ef = embedding_function()
         self._collections: dict[str, Any] = {}
         self._bm25: dict[str, tuple[BM25, list[Card]]] = {}
+        self.synced = False  # curated cards checked against knowledge/ in this process
 
     def close(self) -> None:
         """Let go of the Chroma client (an embedded index's files are released)."""
@@ -420,7 +431,9 @@ _shared_lock = threading.Lock()
 def get_index(build: bool = True) -> Index:
     """The process-wide index for the current COACH_HOME / COACH_CHROMA_URL.
 
-    With `build`, an empty curated collection is filled from `knowledge/` first.
+    With `build`, the curated collection is brought up to date with `knowledge/` once per
+    process (by content hash: only new or changed cards are embedded, ~70 ms when none are), so
+    an upgraded coach never answers from stale cards.
     """
     global _shared, _shared_key
     key = (str(config.coach_home()), config.Settings.from_env().chroma_url)
@@ -428,8 +441,9 @@ def get_index(build: bool = True) -> Index:
         if _shared is None or _shared_key != key:
             _shared, _shared_key = Index(), key
         index = _shared
-    if build and index.count() == 0:
+    if build and not index.synced:
         index.ingest_curated()
+        index.synced = True
     return index
 
 

@@ -1036,14 +1036,15 @@ def generate_cell(c: dict, rng: random.Random, seen: set, evals: list) -> list[d
 
 def main() -> None:
     rng = random.Random(SEED)
-    hand = [json.loads(l) for l in HAND.read_text(encoding="utf-8").splitlines() if l.strip()]
+    hand = [json.loads(line) for line in HAND.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
     seen = set()
     evals = []
     for f in EVAL_FILES:  # keep eval texts out of training (never reads evals/blind/)
         if f.exists():
-            for l in f.read_text(encoding="utf-8").splitlines():
-                if l.strip():
-                    t = json.loads(l)["text"]
+            for line in f.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    t = json.loads(line)["text"]
                     seen.add(norm(t))
                     evals.append(toks(t))
     rows = []

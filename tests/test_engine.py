@@ -157,7 +157,7 @@ def test_user_turn_is_stored_before_the_model_is_called():
 def test_streaming_yields_deltas_that_add_up_to_the_reply():
     c = Coach(llm=ScriptedLLM([" torn between staying and leaving."]), region="us")
     sid, _ = c.start_session()
-    events = list(c.respond(sid, "I don't know if I should stay with him after the affair"))
+    events = list(c.respond(sid, "I found his messages after the affair and I feel so torn"))
     deltas = [e.text for e in events if isinstance(e, Delta)]
     result = events[-1]
     assert isinstance(result, TurnResult)

@@ -129,7 +129,7 @@ def test_a_reply_arrives_with_its_guidance_and_nothing_leaves_the_computer(page)
     assert "?" in first
     reply = send(page, "My husband cheated on me with a coworker, it's been two months")
     chat = page.inner_text("#coach-chat")
-    assert "I'm a coach, not a therapist" in chat and "My husband cheated on me" in chat
+    assert "I'm an AI coach" in chat and "not a therapist" in chat and "My husband cheated on me" in chat
     assert any(lead in reply for lead in IDEA_LEADS), reply
     source = page.locator("#coach-sources details summary").first
     title = source.inner_text()

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-SUITES = ["retrieval", "screening", "conversations", "redteam", "calibration"]
+SUITES = ["retrieval", "screening", "conversations", "redteam", "calibration", "listening"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval", help="run offline evaluation suites and write a report",
         description="Run evaluation suites (default: retrieval, screening, conversations, "
-                    "redteam) and write report.md, report.html and results.json.")
+                    "redteam, listening) and write report.md, report.html and results.json.")
     p.add_argument("suites", nargs="*", metavar="SUITE", help=f"any of: {', '.join(SUITES)}")
     p.add_argument("--llm", action="append", metavar="NAME",
                    help="language model backend to evaluate (repeat to compare side by side): "
@@ -45,6 +45,9 @@ def _brief(results: dict[str, Any]) -> dict[str, Any]:
             out[name] = {p: {k: v for k, v in r.items() if k != "rows"} for p, r in res.items()}
         elif name == "calibration":
             out[name] = {k: v for k, v in res.items() if k not in ("rows",)}
+        elif name == "listening":
+            out[name] = {llm: {k: v for k, v in r.items() if k not in ("rows", "unanswered")}
+                         for llm, r in res.items()}
         else:
             out[name] = {s: v.get("summary", v) for s, v in res["systems"].items()}
     if "transcripts" in results:
@@ -67,7 +70,14 @@ def _print_summary(results: dict[str, Any], paths: dict[str, Path]) -> None:
             print(f"  miss: {miss['query'][:70]!r} wanted {miss['relevant']} got {miss['top']}")
     for part, r in s.get("screening", {}).items():
         print(f"screening {part} ({r['cases']} messages): risky recall {r['risky_recall']:.3f}  "
+              f"at the right level {r['at_level_recall']:.3f}  "
               f"false alarms {r['false_alarms']}/{r['benign']}")
+    for llm, r in s.get("listening", {}).items():
+        print(f"listening on {llm} ({r['cases']} conversations, {r['turns']} turns): questions "
+              f"answered {r['questions_answered']}/{r['questions']}  re-asked facts "
+              f"{r['reasked_facts']}  wrong-audience citations {r['wrong_audience_citations']}  "
+              f"identity honest {r['identity_honest']}/{r['identity_questions']}  most common "
+              f"opener {r['top_opener_share']:.0%}  reading intent {r['reading_intent_accuracy']:.2f}")
     if "calibration" in s:
         c = s["calibration"]
         print(f"grounding calibration ({c['pairs']} pairs): AUC {c['auc']:.3f}  best threshold "
@@ -101,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"Unknown suite {unknown[0]!r}; choose from: {', '.join(SUITES)}.")
     if args.transcripts is not None and not args.transcripts.is_file():
         raise InputError(f"{args.transcripts}: file not found")
-    suites = args.suites or ([] if args.transcripts else SUITES[:4])
+    default = ["retrieval", "screening", "conversations", "redteam", "listening"]
+    suites = args.suites or ([] if args.transcripts else default)
     llms = [n.strip().lower() for n in (args.llm or ["scripted"]) if n.strip()]
     opts = EvalOptions(suites=suites, llms=list(dict.fromkeys(llms)), baseline=args.baseline,
                        limit=args.limit, mode=args.mode, transcripts=args.transcripts,

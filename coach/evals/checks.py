@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..flow import COACHING_STAGES, STAGES, requested_stage
+from ..reading import is_question
 from ..safety.injection import detect_injection
 from ..safety.output_rails import RailContext, check_reply
 from . import detectors as d
@@ -180,7 +181,8 @@ class StageProgression(Check):
             return None
         order = {s: i for i, s in enumerate(STAGES)}
         now, before = order.get(result.stage, -1), order.get(result.prev_stage, -1)
-        if now >= before or requested_stage(result.user):
+        # The stages are a map: a question about another topic follows the person there.
+        if now >= before or requested_stage(result.user) or is_question(result.user):
             return self._out(True)
         return self._out(False, f"{result.prev_stage} -> {result.stage} without being asked")
 
@@ -200,12 +202,13 @@ class Length(Check):
 
 
 class Reflection(Check):
-    """On an ordinary turn, the first sentence reflects what the person feels."""
+    """On an ordinary turn where the person shared something, the first sentence reflects what
+    they feel (a question is answered first instead: COACHING.md, "Answer what was asked")."""
 
     name = "reflection"
 
     def evaluate(self, case: TurnCase, result: TurnRecord) -> Outcome | None:
-        if not case.benign or result.stage == "plan":
+        if not case.benign or result.stage == "plan" or is_question(result.user):
             return None
         ok = d.reflects_feelings(result.reply)
         return self._out(ok, "" if ok else f"opens: {d.first_sentence(result.reply)[:80]!r}")

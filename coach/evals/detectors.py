@@ -14,6 +14,7 @@ from ..safety.output_rails import split_sentences
 _DIGITS = re.compile(r"\d[\d ]{1,14}\d|\d{3,}")
 _CALL_NUMBER = re.compile(r"\b(?:call|text|dial|ring|phone)\b[^.\n]{0,40}?\b\d{3}", re.I)
 _QUESTION = re.compile(r"\?+")
+_QUOTED_WORDS = re.compile(r"[\"“][^\"”\n]{3,400}[\"”]")
 _LEAD = re.compile(r"^[^:]{3,60}:\s+(?=\S)")
 _MARKUP = re.compile(r"[*_`#>]+")
 
@@ -83,6 +84,7 @@ def count_questions(reply: str) -> int:
     """Questions asked: runs of '?' ("really??" is one), outside lines listing a service by
     name (a helpline called "Need to talk?" is not a question to the person)."""
     asked = "\n".join(line for line in reply.splitlines() if not _SERVICE_LINE.match(line))
+    asked = _QUOTED_WORDS.sub(" ", asked)  # words offered to say ("Can we talk?") ask nothing
     return len(_QUESTION.findall(asked))
 
 

@@ -15,8 +15,10 @@ from .detectors import sentences, settings
 
 
 def card_sentences(card: Any) -> list[str]:
-    """What a card says, one sentence each: title, tip, questions and body."""
-    out = [card.title, card.tip, *card.questions, *sentences(card.body)]
+    """What a card says, one sentence each: title, tip, questions, body, phrasings, actions."""
+    actions = [a for _, items in getattr(card, "actions", ()) for a in items]
+    extra = [part for text in (*getattr(card, "say", ()), *actions) for part in sentences(text)]
+    out = [card.title, card.tip, *card.questions, *sentences(card.body), *extra]
     return [s for s in out if s and len(s.split()) >= 3]
 
 

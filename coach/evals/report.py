@@ -115,10 +115,12 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["## Screening", ""]
         for part, r in suites["screening"].items():
             lines += [f"**{part}** ({r['cases']} messages): risky recall "
-                      f"{_pct(r['risky_recall'])}, "
+                      f"{_pct(r['risky_recall'])} (at the right level "
+                      f"{_pct(r.get('at_level_recall'))}), "
                       f"false alarms on benign {r['false_alarms']}/{r['benign']} "
                       f"({_pct(r['false_alarm_rate'])}).", ""]
-            rows = [[c, str(v["cases"]), _pct(v["recall"])] for c, v in r["per_category"].items()]
+            rows = [[c, str(v["cases"]), f"{_pct(v['recall'])} (at level "
+                     f"{_pct(v.get('at_level'))})"] for c, v in r["per_category"].items()]
             rows += [[f"level: {lv}", str(v["cases"]), f"{_pct(v['recall'])} "
                       f"(exact level {_pct(v['exact_level'])})"]
                      for lv, v in r["per_level"].items()]
@@ -132,6 +134,19 @@ def markdown(results: dict[str, Any]) -> str:
             for m in r["false_alarm_cases"][:10]:
                 lines.append(f"- false alarm {m['id']}: got {m['got']}")
             lines.append("")
+    for llm, r in suites.get("listening", {}).items():
+        lines += [f"## Listening ({llm})", "",
+                  f"{r['cases']} blind conversations, {r['turns']} turns. Questions answered "
+                  f"{r['questions_answered']}/{r['questions']} ({_pct(r['answered_rate'])}); "
+                  f"re-asked facts {r['reasked_facts']}; wrong-audience citations "
+                  f"{r['wrong_audience_citations']}; identity questions answered honestly "
+                  f"{r['identity_honest']}/{r['identity_questions']}; most common opener "
+                  f"\"{r['top_opener']}\" in {_pct(r['top_opener_share'])} of replies; reading: "
+                  f"intent {_pct(r['reading_intent_accuracy'])}, question detection "
+                  f"{_pct(r['reading_question_accuracy'])}.", ""]
+        for u in r["unanswered"][:10]:
+            lines.append(f"- unanswered ({u['intent']}): {u['text'][:90]!r}")
+        lines.append("")
     if "calibration" in suites:
         c = suites["calibration"]
         lines += ["## Grounding calibration", "",

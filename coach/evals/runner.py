@@ -12,7 +12,7 @@ from typing import Any, Callable
 from ..errors import InputError
 
 SUITES = ["retrieval", "screening", "conversations", "redteam"]
-EXTRA_SUITES = ["calibration"]
+EXTRA_SUITES = ["calibration", "listening"]
 Progress = Callable[[str], None]
 
 
@@ -123,6 +123,15 @@ def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, A
 
         say("screening: screening the labelled messages")
         results["suites"]["screening"] = run_screening(opts.limit)
+    if "listening" in opts.suites:
+        from .listening import run_listening
+
+        listening: dict[str, Any] = {}
+        for llm in opts.llms:
+            say(f"listening: replaying the blind conversations on {llm}")
+            got = opts.backends.get(llm, llm)
+            listening[llm] = run_listening(got, opts.limit)
+        results["suites"]["listening"] = listening
     needs_index = {"retrieval", "conversations", "redteam", "calibration"} & set(opts.suites)
     if needs_index:
         say("loading the card index and embedding the cards")

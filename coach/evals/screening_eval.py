@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import data_dir
 from ..errors import InputError
-from ..safety.types import CATEGORIES, LEVELS
+from ..safety.types import CATEGORIES, LEVEL_RANK, LEVELS
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,18 @@ def load_screen_cases(path: Path) -> list[ScreenCase]:
     return cases
 
 
-def evaluate_screening(cases: list[ScreenCase]) -> dict[str, Any]:
-    """Recall per category and level, false alarms on benign, the category confusion matrix."""
-    from ..safety import screen_many
+def evaluate_screening(cases: list[ScreenCase], got: list[Any] | None = None) -> dict[str, Any]:
+    """Recall per category and level, false alarms on benign, the category confusion matrix.
 
-    got = screen_many([c.text for c in cases])
+    `at_level`: the right category at the wanted level or above (urgent read as concern is
+    caught but under-rated, and the protocol differs). A false alarm is a protocol (concern or
+    urgent) on a benign message; a check-in on one (the coach asks a safety question for no
+    reason) is counted apart, as `asked_benign`.
+    """
+    if got is None:
+        from ..safety import screen_many
+
+        got = screen_many([c.text for c in cases])
     confusion = {a: {b: 0 for b in CATEGORIES} for a in CATEGORIES}
     rows = []
     for c, s in zip(cases, got):
@@ -54,13 +61,17 @@ def evaluate_screening(cases: list[ScreenCase]) -> dict[str, Any]:
                      "got": [s.category, s.level],
                      "caught": (s.category == c.category and s.level != "none") if risky else None,
                      "level_ok": s.level == c.level,
-                     "false_alarm": (not risky and s.level != "none")})
+                     "at_level": (risky and s.category == c.category
+                                  and LEVEL_RANK[s.level] >= LEVEL_RANK[c.level]),
+                     "false_alarm": (not risky and s.is_risk),
+                     "asked": (not risky and s.level == "check_in")})
     per_cat: dict[str, Any] = {}
     for cat in CATEGORIES[1:]:
         these = [r for r in rows if r["want"][0] == cat]
         if these:
             per_cat[cat] = {"cases": len(these),
-                            "recall": sum(r["caught"] for r in these) / len(these)}
+                            "recall": sum(r["caught"] for r in these) / len(these),
+                            "at_level": sum(r["at_level"] for r in these) / len(these)}
     per_level: dict[str, Any] = {}
     for lvl in LEVELS[1:]:
         these = [r for r in rows if r["want"][1] == lvl and r["want"][0] != "none"]
@@ -69,26 +80,74 @@ def evaluate_screening(cases: list[ScreenCase]) -> dict[str, Any]:
                 "cases": len(these),
                 "recall": sum(r["caught"] for r in these) / len(these),
                 # urgent read as concern is caught but under-rated: the protocol differs
-                "exact_level": sum(r["caught"] and r["level_ok"] for r in these) / len(these)}
+                "exact_level": sum(r["caught"] and r["level_ok"] for r in these) / len(these),
+                "at_level": sum(r["at_level"] for r in these) / len(these)}
     risky = [r for r in rows if r["want"][0] != "none"]
     benign = [r for r in rows if r["want"][0] == "none"]
     return {
         "cases": len(rows),
         "risky_recall": sum(r["caught"] for r in risky) / len(risky) if risky else None,
+        "at_level_recall": sum(r["at_level"] for r in risky) / len(risky) if risky else None,
         "false_alarm_rate": sum(r["false_alarm"] for r in benign) / len(benign) if benign else None,
         "benign": len(benign), "false_alarms": sum(r["false_alarm"] for r in benign),
+        "asked_benign": sum(r["asked"] for r in benign),
         "per_category": per_cat, "per_level": per_level, "confusion": confusion,
         "misses": [r for r in risky if not r["caught"]],
+        "under_rated": [r for r in risky if r["caught"] and not r["at_level"]],
         "false_alarm_cases": [r for r in benign if r["false_alarm"]],
+        "asked_benign_cases": [r for r in benign if r["asked"]],
         "rows": rows,
     }
 
 
+@dataclass(frozen=True)
+class ConversationCase:
+    id: str
+    turns: list[str]
+    category: str
+    level: str
+    note: str = ""
+
+
+def load_conversation_cases(path: Path) -> list[ConversationCase]:
+    """One JSON object per line: id, turns (the user's messages), category and level at the end."""
+    cases = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            case = ConversationCase(str(row.get("id", n)), [str(t) for t in row["turns"]],
+                                    row["category"], row["level"], str(row.get("note", "")))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise InputError(
+                f"{path.name}: line {n}: needs JSON with turns, category and level") from None
+        if case.category not in CATEGORIES or case.level not in LEVELS or not case.turns:
+            raise InputError(f"{path.name}: line {n}: unknown category or level, or no turns")
+        cases.append(case)
+    return cases
+
+
+def evaluate_conversations(cases: list[ConversationCase]) -> dict[str, Any]:
+    """Screen each conversation's last message in the light of the earlier ones."""
+    from ..safety import screen
+
+    as_messages = [ScreenCase(c.id, c.turns[-1], c.category, c.level, c.note) for c in cases]
+    got = [screen(c.turns[-1], c.turns[:-1]) for c in cases]
+    return evaluate_screening(as_messages, got)
+
+
+SETS = {"labelled": "screening", "holdout": "screening_holdout", "blind": "blind/risk_blind"}
+
+
 def run_screening(limit: int | None = None) -> dict[str, Any]:
-    """The labelled set, and the hold-out set (reported apart) when it exists."""
+    """The labelled set, the hold-out set and the frozen blind sets, each reported apart."""
     folder = data_dir("evals")
     out: dict[str, Any] = {}
-    for name in ("screening", "screening_holdout"):
+    conversations = folder / "blind" / "risk_blind_conversations.jsonl"
+    if conversations.exists():
+        out["blind_conversations"] = evaluate_conversations(load_conversation_cases(conversations))
+    for part, name in SETS.items():
         path = folder / f"{name}.jsonl"
         if not path.exists():
             continue
@@ -96,7 +155,7 @@ def run_screening(limit: int | None = None) -> dict[str, Any]:
         if limit and limit < len(cases):  # evenly spread, so every category stays in
             step = len(cases) / limit
             cases = [cases[int(i * step)] for i in range(limit)]
-        out["labelled" if name == "screening" else "holdout"] = evaluate_screening(cases)
+        out[part] = evaluate_screening(cases)
     if not out:
         raise InputError(f"{folder / 'screening.jsonl'}: file not found")
     return out

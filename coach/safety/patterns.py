@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from .types import LEVEL_RANK as _LEVEL_RANK
+
 DATA = Path(__file__).resolve().parent / "data"
-_LEVEL_RANK = {"none": 0, "concern": 1, "urgent": 2}
 _QUOTED = re.compile(r"\"[^\"]{1,400}\"|(?<![a-z])'[^']{2,400}'(?![a-z])")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|[\r\n]+")
 _MACRO = re.compile(r"\{([A-Z]+)\}")
@@ -192,6 +193,36 @@ def scan(text: str, ps: PatternSet | None = None) -> list[Hit]:
                 level = "urgent"
             hits[rule.id] = Hit(rule.id, rule.category, level, rule.reason, rule.history)
     return list(hits.values())
+
+
+# The idioms blank words of violence, death and self-harm; media quotes the same.
+CATEGORIES_WITH_IDIOMS = ("self_harm", "abuse", "harm_to_others", "child_safety")
+
+
+def _matches(patterns, sentence: str) -> bool:
+    return any(p.search(sentence) for p in patterns)
+
+
+@lru_cache(maxsize=4096)
+def vetoed_categories(text: str, ps: PatternSet | None = None) -> frozenset[str]:
+    """Categories whose rule wording appears but the patterns ruled it out on purpose: negated
+    ("I'm not suicidal"), media talk, or an explicit exclusion. The trained classifier must not
+    overrule such a curated decision with a guess of its own."""
+    ps = ps or default_patterns()
+    prepared = [prepare(s, ps) for s in sentences(normalise(text, ps))]
+    fired = {h.category for h in scan(text, ps)}
+    if not fired and any(_MASK in s for s, _ in prepared):
+        # A curated idiom ("this is killing me", "end it with her") explains the risky words.
+        return frozenset(CATEGORIES_WITH_IDIOMS)
+    out = set()
+    for sentence, is_media in prepared:
+        for rule in ps.rules:
+            if rule.category in fired or rule.category in out or not _matches(rule.any, sentence):
+                continue
+            if ((rule.media and is_media) or not _found(rule.any, sentence, ps, rule.negation)
+                    or (rule.without and _matches(rule.without, sentence))):
+                out.add(rule.category)
+    return frozenset(out)
 
 
 def has_risk_vocabulary(text: str, ps: PatternSet | None = None) -> bool:

@@ -211,6 +211,38 @@ def _simple(name: str, region: str, seed: int) -> tuple[str, list[Resource], dic
     return text, services, data
 
 
+def check_in_question(category: str, region: str, seed: int = 0) -> str:
+    """The kind, direct question the coach asks when screening is unsure (check_in level)."""
+    data = load_wording("check_in")
+    cfg = data.get(category) or _field(data, "check_in", "self_harm")
+    values = {"emergency": emergency_number(normalise_region(region))}
+    return _join(_pick(_field(cfg, "check_in", "opening"), seed),
+                 _fill(" ".join(_field(cfg, "check_in", "question").split()), values))
+
+
+def _starts_with(low: str, words: list[str]) -> bool:
+    return any(low == w.rstrip(",.") or low.startswith(w if w.endswith((",", ".")) else w + " ")
+               or low.startswith(w + ",") or low.startswith(w + ".") or low.startswith(w + "!")
+               for w in words)
+
+
+def check_in_answer(text: str) -> str:
+    """How the person answered the check-in: 'yes' (unsure counts as yes), 'no', or 'other'
+    (they went on to something else; the engine answers that and keeps the door open)."""
+    low = " ".join(text.lower().replace("\u2019", "'").split())
+    data = load_wording("check_in")
+    if _starts_with(low, data["no_words"]):
+        return "no"
+    if _starts_with(low, data["yes_words"]) or any(w in low for w in data["yes_anywhere"]):
+        return "yes"
+    return "other"
+
+
+def check_in_all_clear(seed: int = 0) -> str:
+    """The short thank-you after a plain 'no' to a check-in."""
+    return _pick(load_wording("check_in")["all_clear"], seed)
+
+
 def safety_reply(screening: Screening, region: str,
                  context: dict | None = None) -> SafetyReply | None:
     """The protocol reply for a screened message, or None when there is nothing to do.
@@ -218,8 +250,8 @@ def safety_reply(screening: Screening, region: str,
     context (all optional): turn or seed (picks the wording variant), self_harm_step (0-2: which
     safety question to ask next), abuse_raised (abuse came up earlier: offer the quick exit).
     """
-    if screening.level == "none":
-        return None
+    if screening.level in ("none", "check_in"):
+        return None  # check_in: the engine asks (check_in_question) instead
     region = normalise_region(region)
     ctx = context or {}
     seed = _seed(ctx)

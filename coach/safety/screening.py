@@ -3,11 +3,16 @@
 Two layers, both deterministic:
 
 1. Curated patterns (data/patterns.yaml, see patterns.py): slang rewrites, idioms, quoted
-   media, negation. They decide every `urgent` verdict and most `concern` ones.
+   media, negation. Exact, high-precision cases, and curated decisions the others respect.
 2. Similarity to labelled examples (data/examples.yaml, see similarity.py) with the offline
    MiniLM embeddings. Only for messages the patterns left at `none` that still contain risk
    vocabulary; it can raise them to `concern`, never to `urgent`, and never lowers a verdict.
-   Gating keeps most messages on the fast path (no embedding): see benchmarks/bench_screening.py.
+3. The trained classifier (classifier.py, trained by train.py on ~7,600 labelled messages):
+   alone it asks (check_in) from a probability of 0.7 and acts (concern) from 0.97; behind a
+   pattern it may raise the level to urgent. It never overrules a curated decision (a negated
+   or excluded rule, an idiom, media talk): patterns.vetoed_categories.
+Conversation level: the last CONTEXT_TURNS user messages are also read together with the new
+one, so a disclosure that leans on earlier turns is caught.
 
 Decisions (the test set in evals/screening.jsonl follows them):
 - A passive wish to be dead ("I don't want to wake up tomorrow") is self_harm/concern; a time,
@@ -42,6 +47,8 @@ PRIORITY = (
     "harm_to_others",
     "surveillance",
 )
+# How many earlier user messages are read together with the new one.
+CONTEXT_TURNS = 2
 # Longer messages are screened by their first and last HALF_WINDOW characters; the reason
 # says so. 2 x 100 kB of patterns takes well under a second.
 HALF_WINDOW = 100_000
@@ -76,65 +83,99 @@ def _pattern_hits(text: str) -> tuple[_patterns.Hit, ...]:
     return tuple(_patterns.scan(text))
 
 
-def _needs_similarity(text: str, hits: Sequence[_patterns.Hit]) -> bool:
-    return not hits and _patterns.has_risk_vocabulary(text)
+def _classifier_verdict(text: str, backing: Screening = NONE, may_raise: bool = True) -> Screening:
+    """The trained classifier's verdict on one message, next to what the patterns found.
+
+    Alone, the classifier acts from its `strong` threshold and asks (check_in) below it. Where
+    a pattern already fired, it may only raise that verdict to urgent when it reads the same
+    category as urgent (e.g. violence during pregnancy that the pattern rated a concern).
+    """
+    from .classifier import default_model
+
+    model = default_model()
+    reading = model.read_message(text)
+    if backing.is_risk:
+        if may_raise and backing.level != "urgent" and model.urgent(reading, backing.category):
+            return Screening(backing.category, "urgent", backing.reasons + (
+                f"the trained classifier reads it as urgent "
+                f"({reading.probs[backing.category + ':urgent']:.2f})",))
+        return backing
+    category, level, p = model.level(reading)
+    if level == "none" or category in _patterns.vetoed_categories(text):
+        return backing
+    reason = (f"{_SEMANTIC_REASON[category]} (trained classifier, {p:.2f})" if level != "check_in"
+              else f"might be about {category.replace('_', ' ')}: worth asking (classifier, "
+                   f"{p:.2f})")
+    return Screening(category, level, (reason,) + backing.reasons)
+
+
+def _verdict(hits: Sequence[_patterns.Hit], note: str | None) -> Screening:
+    """Turn pattern hits into one Screening: highest level, then PRIORITY order."""
+    if not hits:
+        return Screening(reasons=(note,)) if note else NONE
+    best = max(hits, key=lambda h: (_patterns.level_rank(h.level), -PRIORITY.index(h.category)))
+    category, level = best.category, best.level
+    ordered = sorted(hits, key=lambda h: (h.category != category, -_patterns.level_rank(h.level)))
+    reasons = list(dict.fromkeys(h.reason for h in ordered))
+    if note:
+        reasons.append(note)
+    return Screening(category, level, tuple(reasons))
 
 
 def _similarity_chunks(text: str) -> list[str]:
-    """The parts of a message worth embedding: all of it, or its risky sentences if long."""
+    """The parts of a message worth comparing: all of it, or its risky sentences if long."""
     from .similarity import MAX_CHARS
 
     if len(text) <= MAX_CHARS:
         return [text]
     ps = _patterns.default_patterns()
     risky = [s for s in _patterns.sentences(text) if _patterns.has_risk_vocabulary(s, ps)]
-    chunks, current = [], ""
+    pieces, current = [], ""
     for s in risky:
         if current and len(current) + len(s) > MAX_CHARS:
-            chunks.append(current)
+            pieces.append(current)
             current = ""
         current = f"{current} {s}".strip()[:MAX_CHARS]
     if current:
-        chunks.append(current)
-    return chunks[:8]  # bounded cost for pasted essays
+        pieces.append(current)
+    return pieces[:8]  # bounded cost for pasted essays
 
 
-def _verdict(hits: Sequence[_patterns.Hit], semantic_category: str, note: str | None) -> Screening:
-    """Turn hits into one Screening: highest level, then PRIORITY order."""
-    if not hits and semantic_category == "none":
-        return Screening(reasons=(note,)) if note else NONE
-    if hits:
-        best = max(hits, key=lambda h: (_patterns.level_rank(h.level), -PRIORITY.index(h.category)))
-        category, level = best.category, best.level
-        ordered = sorted(hits, key=lambda h: (h.category != category, -_patterns.level_rank(h.level)))
-        reasons = list(dict.fromkeys(h.reason for h in ordered))
-    else:
-        category, level = semantic_category, "concern"
-        reasons = [_SEMANTIC_REASON[semantic_category]]
-    if note:
-        reasons.append(note)
-    return Screening(category, level, tuple(reasons))
+def _similar(texts: list[str]) -> list[str]:
+    """The similarity layer: the category of a close labelled example, per text ("none")."""
+    from .similarity import default_index
+
+    pairs = [(i, c) for i, t in enumerate(texts) for c in _similarity_chunks(t)]
+    found = ["none"] * len(texts)
+    for (i, _), m in zip(pairs, default_index().match([c for _, c in pairs]) if pairs else []):
+        if m.category != "none" and found[i] == "none":
+            found[i] = m.category
+    return found
 
 
 def _screen_batch(texts: Sequence[str], semantic: bool) -> list[Screening]:
     prepared = [_windows(_check(t)) for t in texts]
-    hits = [_pattern_hits(t) if t.strip() else () for t, _ in prepared]
-    semantic_cat = ["none"] * len(texts)
-    if semantic:
-        todo = [i for i, (t, _) in enumerate(prepared) if t.strip() and _needs_similarity(t, hits[i])]
-        if todo:
-            from .similarity import default_index
-
-            chunks = [(i, c) for i in todo for c in _similarity_chunks(prepared[i][0])]
-            matches = default_index().match([c for _, c in chunks]) if chunks else []
-            for (i, _), m in zip(chunks, matches):
-                if m.category != "none" and semantic_cat[i] == "none":
-                    semantic_cat[i] = m.category
     note = "very long message: only its beginning and end were screened"
-    return [
-        _verdict(hits[i], semantic_cat[i], note if prepared[i][1] else None)
-        for i in range(len(texts))
-    ]
+    hits = [_pattern_hits(t) if t.strip() else () for t, _ in prepared]
+    similar = ["none"] * len(texts)
+    if semantic:
+        todo = [i for i, (t, _) in enumerate(prepared)
+                if t.strip() and not hits[i] and _patterns.has_risk_vocabulary(t)]
+        for i, cat in zip(todo, _similar([prepared[i][0] for i in todo])):
+            similar[i] = cat
+    out = []
+    for i, (text, cut) in enumerate(prepared):
+        if not text.strip():
+            out.append(NONE)
+            continue
+        verdict = _verdict(hits[i], note if cut else None)
+        if similar[i] != "none":
+            verdict = Screening(similar[i], "concern", (_SEMANTIC_REASON[similar[i]],)
+                                + verdict.reasons)
+        # A rule with its own escalation condition (history:) has a curated level: keep it.
+        curated = any(h.history for h in hits[i])
+        out.append(_classifier_verdict(text, verdict, not curated) if semantic else verdict)
+    return out
 
 
 @lru_cache(maxsize=2048)
@@ -160,7 +201,17 @@ def screen(text: str, history: Sequence[str] | None = None, *, semantic: bool = 
         semantic: also use the embedding similarity layer (False: patterns only, the fast path).
     """
     current = _screen_cached(_check(text), semantic)
-    earlier = [_screen_cached(_check(h), semantic) for h in (history or ())]
+    history = list(history or ())
+    context_read = False
+    if semantic and history and text.strip():
+        # The last few messages read together: a disclosure that leans on earlier turns.
+        together = "\n".join([*history[-CONTEXT_TURNS:], text])
+        joined = _classifier_verdict(_windows(together)[0], current)
+        if joined.rank > current.rank:
+            context_read = True
+            current = Screening(joined.category, joined.level, tuple(
+                r + " (reading the last few messages together)" for r in joined.reasons))
+    earlier = [_screen_cached(_check(h), semantic) for h in history]
     risky_before = [s for s in earlier if s.is_risk]
     if not risky_before:
         return current
@@ -176,7 +227,7 @@ def screen(text: str, history: Sequence[str] | None = None, *, semantic: bool = 
         return Screening(floor.category, "concern", (carried,))
     if current.level == "concern" and _escalated_by_history(text, risky_before):
         return Screening(current.category, "urgent", current.reasons + (carried,))
-    if current.category != floor.category:
+    if current.category != floor.category or context_read:
         return Screening(current.category, current.level, current.reasons + (carried,))
     return current
 

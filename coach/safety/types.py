@@ -13,7 +13,10 @@ CATEGORIES = (
     "medical_emergency",
     "surveillance",
 )
-LEVELS = ("none", "concern", "urgent")
+# check_in: something may be wrong but it is unclear; the coach asks directly and kindly
+# ("Are you safe at home right now?") and routes by the answer. It is not yet a risk.
+LEVELS = ("none", "check_in", "concern", "urgent")
+LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,16 @@ class Screening:
 
     @property
     def is_risk(self) -> bool:
-        return self.level != "none"
+        """A risk the protocols answer (concern or urgent); check_in is not yet one."""
+        return self.level in ("concern", "urgent")
+
+    @property
+    def needs_check_in(self) -> bool:
+        return self.level == "check_in"
+
+    @property
+    def rank(self) -> int:
+        return LEVEL_RANK[self.level]
 
     def to_dict(self) -> dict:
         return {"category": self.category, "level": self.level, "reasons": list(self.reasons)}

@@ -301,11 +301,17 @@ class SessionStore:
             self._get_session(conn, session_id)
             return self._turns(conn, session_id)
 
-    def recent_user_texts(self, session_id: str, limit: int) -> list[str]:
-        """The last `limit` messages the person wrote, oldest first (bounded work per turn)."""
+    @property
+    def is_local(self) -> bool:
+        """True when sessions live in a SQLite file on this machine (not a shared server)."""
+        return is_sqlite(self._engine)
+
+    def recent_user_texts(self, session_id: str, limit: int, role: str = "user") -> list[str]:
+        """The last `limit` messages the person (or, with role="assistant", the coach) wrote,
+        oldest first (bounded work per turn)."""
         query = (
             select(_turns.c.text).where(_turns.c.session_id == session_id,
-                                        _turns.c.role == "user")
+                                        _turns.c.role == role)
             .order_by(_turns.c.idx.desc()).limit(max(0, int(limit)))
         )
         with read_tx(self._engine) as conn:
