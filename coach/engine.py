@@ -73,8 +73,10 @@ ABOUT_CARD, LABEL_CARD = "coach-not-therapy", "be-specific-about-behaviours"
 # A first message this long already tells what happened: the coach doesn't ask for it again.
 STORY_WORDS = 25
 # The reading's role confidence, summed over turns, from which an unknown session role is set
-# (one confident message, or two that agree), as long as it clearly leads any other reading.
+# (one confident message, or two that agree), as long as it clearly leads any other reading;
+# changing an established role takes at least two exact statements' worth.
 ROLE_CONFIDENT = 0.9
+ROLE_SWITCH = 2.0
 # How long to wait before trying an unavailable guidance index again.
 _INDEX_RETRY_S = 5.0
 
@@ -256,7 +258,10 @@ class Coach:
                 out.parts.append(label_reply(text, state.user_turns, state.abuse_raised))
                 out.trusted.append(out.parts[-1])
                 out.backend = "scripted"
-                out.cards.extend(self._cited(out, LABEL_CARD))
+                # what happens matters more than a name: that card if it fits this person,
+                # else the card on what the coach can't do (diagnose)
+                fitting = [c for c in self._cited(out, LABEL_CARD) if c.fits_role(state.role)]
+                out.cards.extend(fitting or self._cited(out, ABOUT_CARD))
                 state.user_turns += 1
             elif (reading.asks and reading.intent not in ("plan", "topic") and not asked
                   and self._answer_turn(out, state, text, reading, past)):
@@ -622,6 +627,10 @@ class Coach:
         # known yet, guidance written for either one).
         cards = [h.card for h in hits if h.card.id not in state.used_cards
                  and (h.card.origin != "curated" or h.card.fits_role(state.role))]
+        if not cards and state.role == "unknown" and set(stages) != set(COACHING_STAGES):
+            # Nothing here fits everyone yet: a card from any stage that does, rather than one
+            # that may have been written for the other partner.
+            return self._cards(out, text, list(COACHING_STAGES), state, k + 8)[:k]
         if state.abuse_raised:
             cards = [c for c in cards if check_reply(
                 f"{c.tip} {c.body}", RailContext(abuse_raised=True)).ok]
@@ -782,14 +791,18 @@ def remember(state: SessionState, reading: Reading) -> None:
     role = SESSION_ROLE.get(reading.role)
     if not role:
         return
-    if reading.role_p >= 1.0 and (state.role == "unknown" or role != "own_insecurity"):
-        state.role = role
-        return
     evidence = state.role_evidence
     evidence[role] = round(evidence.get(role, 0.0) + reading.role_p, 3)
     best = max(evidence, key=evidence.get)
     others = sum(v for k, v in evidence.items() if k != best)
-    if state.role == "unknown" and evidence[best] >= ROLE_CONFIDENT and evidence[best] > 2 * others:
+    if state.role == "unknown":
+        if reading.role_p >= 1.0 or (evidence[best] >= ROLE_CONFIDENT
+                                     and evidence[best] > 2 * others):
+            state.role = role if reading.role_p >= 1.0 else best
+    elif best != state.role and evidence[best] >= ROLE_SWITCH and evidence[best] > 2 * (
+            evidence.get(state.role, 0.0)):
+        # A hurt partner who says "I lied to my friends about it" stays a hurt partner; only
+        # repeated, clear statements change an established role.
         state.role = best
 
 

@@ -163,7 +163,7 @@ def plan_turn(state: SessionState, text: str) -> TurnPlan:
 def advance(state: SessionState, plan: TurnPlan, text: str) -> SessionState:
     """Record that a turn of `plan` happened for `text`."""
     role = detect_role(text)
-    if role and (state.role == "unknown" or role != "own_insecurity"):
+    if role and state.role == "unknown":  # later changes need clear evidence (engine.remember)
         state.role = role
     if plan.stage != state.stage:
         state.stage, state.turns_in_stage = plan.stage, 0

@@ -72,8 +72,8 @@ class Card:
         broke trust never reaches the hurt partner, nor the reverse, nor someone with doubts.
         """
         if self.fits:
-            # Role not known yet: only guidance that fits more than one kind of person.
-            return role in self.fits if role in ROLES else len(self.fits) >= 2
+            # Role not known yet: only guidance that fits every kind of person.
+            return role in self.fits if role in ROLES else len(self.fits) == len(ROLES)
         if self.audience == "both":
             return True
         return role == self.audience

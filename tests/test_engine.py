@@ -220,6 +220,7 @@ def test_chat_script_json_contract(tmp_path):
     again = subprocess.run([COACH, "chat", "--script", str(more), "--json", "--llm", "scripted",
                             "--session", rows[0]["session"]], capture_output=True, text=True,
                            env=child_env(), timeout=300)
+    assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["turn"] > rows[2]["turn"]
 
 
