@@ -21,23 +21,31 @@ class ScreenCase:
     note: str = ""
 
 
-def load_screen_cases(path: Path) -> list[ScreenCase]:
-    """One JSON object per line: id, text, category, level (note optional)."""
+def _labelled_rows(path: Path, field: str, make: Any) -> list[Any]:
+    """One JSON object per line with `field`, category and level (id and note optional);
+    `make(row, n)` builds the case. A bad line is a one-line error naming the file and line."""
     cases = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            case = ScreenCase(str(row.get("id", n)), row["text"], row["category"], row["level"],
-                              str(row.get("note", "")))
+            case = make(json.loads(line), n)
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             raise InputError(
-                f"{path.name}: line {n}: needs JSON with text, category and level") from None
+                f"{path.name}: line {n}: needs JSON with {field}, category and level") from None
         if case.category not in CATEGORIES or case.level not in LEVELS:
             raise InputError(f"{path.name}: line {n}: unknown category or level")
+        if field == "turns" and not case.turns:
+            raise InputError(f"{path.name}: line {n}: no turns")
         cases.append(case)
     return cases
+
+
+def load_screen_cases(path: Path) -> list[ScreenCase]:
+    """One JSON object per line: id, text, category, level (note optional)."""
+    return _labelled_rows(path, "text", lambda row, n: ScreenCase(
+        str(row.get("id", n)), row["text"], row["category"], row["level"],
+        str(row.get("note", ""))))
 
 
 def evaluate_screening(cases: list[ScreenCase], got: list[Any] | None = None) -> dict[str, Any]:
@@ -111,21 +119,9 @@ class ConversationCase:
 
 def load_conversation_cases(path: Path) -> list[ConversationCase]:
     """One JSON object per line: id, turns (the user's messages), category and level at the end."""
-    cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            case = ConversationCase(str(row.get("id", n)), [str(t) for t in row["turns"]],
-                                    row["category"], row["level"], str(row.get("note", "")))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            raise InputError(
-                f"{path.name}: line {n}: needs JSON with turns, category and level") from None
-        if case.category not in CATEGORIES or case.level not in LEVELS or not case.turns:
-            raise InputError(f"{path.name}: line {n}: unknown category or level, or no turns")
-        cases.append(case)
-    return cases
+    return _labelled_rows(path, "turns", lambda row, n: ConversationCase(
+        str(row.get("id", n)), [str(t) for t in row["turns"]], row["category"], row["level"],
+        str(row.get("note", ""))))
 
 
 def evaluate_conversations(cases: list[ConversationCase]) -> dict[str, Any]:
