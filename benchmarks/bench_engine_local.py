@@ -84,9 +84,10 @@ def main() -> int:
     from coach.llm.local import LocalBackend, prepare_model
     from pathlib import Path
 
-    from coach.config import _default_home
+    from coach.settings import Settings
 
-    model = prepare_model(Path(model_home) if model_home else _default_home())
+    default_home = Settings(_env_file=None).model_copy(update={"home": None}).data_home
+    model = prepare_model(Path(model_home) if model_home else default_home)
     backend = LocalBackend(model)
     rec = Recorder(backend)
     coach = Coach(llm=rec, strategy="full", region="us")

@@ -1,30 +1,21 @@
-"""Where things live and which knobs are set: one place that reads the environment."""
+"""Where things live: the data folder and the project's data folders (from `coach.settings`)."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-# Privacy by default: no telemetry from any library we use, set before they are imported.
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from .settings import apply_privacy_defaults, settings
+
+# Privacy by default: no telemetry or tracing from any library we use, set before they load.
+apply_privacy_defaults()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
 
-def _default_home() -> Path:
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "trust-coach"
-
-
 def coach_home() -> Path:
     """The one folder that holds all user data (index, sessions, models). Created 0700."""
-    home = Path(os.environ.get("COACH_HOME") or _default_home()).expanduser()
+    home = settings().data_home
     try:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -49,9 +40,9 @@ def data_dir(name: str) -> Path:
     same folders as the package `coach._data` (mapped in pyproject.toml), read through
     importlib.resources.
     """
-    override = os.environ.get(f"COACH_{name.upper()}_DIR")
-    if override:
-        return Path(override).expanduser()
+    override = settings().data_override(name)
+    if override is not None:
+        return override
     if _source_tree():
         return PROJECT_ROOT / name
     from importlib.resources import files
@@ -59,12 +50,6 @@ def data_dir(name: str) -> Path:
     return Path(str(files("coach._data") / name))
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Settings read from the environment at call time (tests change the environment)."""
-
-    chroma_url: str | None
-
-    @classmethod
-    def from_env(cls) -> "Settings":
-        return cls(chroma_url=os.environ.get("COACH_CHROMA_URL") or None)
+def chroma_url() -> str | None:
+    """The Chroma server in use (COACH_CHROMA_URL), or None for the embedded index."""
+    return settings().chroma_url

@@ -24,7 +24,12 @@ TEXT_WARNING = (
 
 def log_text_enabled() -> bool:
     """True when the debug switch COACH_LOG_TEXT=1 allows message text in logs."""
-    return os.environ.get("COACH_LOG_TEXT", "").strip().lower() in ("1", "true", "yes", "on")
+    from .settings import SettingsError, settings
+
+    try:
+        return settings().log_text
+    except SettingsError:
+        return False
 
 
 def redact(text: object) -> str:
@@ -57,7 +62,12 @@ class PrivacyFilter(logging.Filter):
 
 
 def _level() -> int:
-    raw = (os.environ.get("COACH_LOG_LEVEL") or "WARNING").strip().upper()
+    from .settings import SettingsError, settings
+
+    try:
+        raw = settings().log_level
+    except SettingsError:
+        raw = "WARNING"
     level = logging.getLevelName(raw)
     return level if isinstance(level, int) else logging.WARNING
 

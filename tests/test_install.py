@@ -23,7 +23,7 @@ from coach.llm.buildflags import (
     system_info_features,
 )
 
-from conftest import COACH, ROOT
+from conftest import COACH, ROOT, child_env
 
 # /proc/cpuinfo flags of a Sapphire Rapids Xeon (the CPU where the native build segfaults).
 SAPPHIRE_RAPIDS = (
@@ -166,12 +166,21 @@ def test_doctor_checks_everything_and_passes_here():
                          timeout=300)
     report = json.loads(out.stdout)
     names = [c["name"] for c in report["checks"]]
-    assert names == ["python", "coach", "model", "llama.cpp build", "one-token generation",
-                     "guidance index", "voice", "data folder"]
+    assert names == ["python", "coach", "settings", "model", "llama.cpp build",
+                     "one-token generation", "guidance index", "voice", "data folder"]
     assert report["ok"], report
     assert out.returncode == 0
-    build = report["checks"][3]["detail"]
+    build = report["checks"][4]["detail"]
     assert "AMX off" in build
+
+
+def test_doctor_names_a_bad_setting(tmp_path):
+    out = subprocess.run([COACH, "doctor", "--json", "--no-generate"], capture_output=True,
+                         text=True, timeout=300, env=child_env(COACH_WEB_CONCURRENCY="lots"))
+    report = json.loads(out.stdout)
+    bad = {c["name"]: c for c in report["checks"]}["settings"]
+    assert bad["ok"] is False and "COACH_WEB_CONCURRENCY must be a whole number" in bad["detail"]
+    assert out.returncode == 1
 
 
 def test_doctor_fails_clearly_on_a_folder_others_can_read(tmp_path, monkeypatch):

@@ -273,7 +273,7 @@ def test_slow_turns_get_a_message_and_still_finish(monkeypatch, index):
         time.sleep(2.5)
         return " tired of waiting for answers."
 
-    monkeypatch.setattr(handlers, "WATCHDOG_S", 1.0)
+    monkeypatch.setenv("COACH_WEB_WATCHDOG_S", "1")
     c = make_coach(index, FunctionLLM(slow), "us")
     w = handlers.WebSessions(c)
     views = list(w.turn("He never tells me where he goes and I feel anxious", [], None, ""))

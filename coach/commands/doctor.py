@@ -83,10 +83,11 @@ def _generate() -> Check:
 
 
 def _chroma() -> Check:
+    from coach.config import chroma_url
     from coach.retrieval import get_index
 
     index = get_index()
-    where = os.environ.get("COACH_CHROMA_URL") or "embedded (in the data folder)"
+    where = chroma_url() or "embedded (in the data folder)"
     return Check("guidance index", True, f"Chroma {where}: {index.count()} cards")
 
 
@@ -113,6 +114,19 @@ def _data_folder() -> Check:
     return Check("data folder", writable and private, detail)
 
 
+def _settings() -> Check:
+    from coach.settings import check
+
+    problems = check()
+    if problems:
+        return Check("settings", False, " ".join(problems))
+    from coach.settings import settings
+
+    s = settings()
+    return Check("settings", True, f"replies by {s.llm}; region {s.region}; "
+                 f"tracing {'ON (opted in)' if s.langsmith_tracing else 'off'}")
+
+
 def _run(name: str, fn: Callable[[], Check]) -> Check:
     from coach.errors import CoachError
 
@@ -126,7 +140,8 @@ def _run(name: str, fn: Callable[[], Check]) -> Check:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    checks = [_run("python", _python), _run("coach", _version), _run("model", _model),
+    checks = [_run("python", _python), _run("coach", _version), _run("settings", _settings),
+              _run("model", _model),
               _run("llama.cpp build", _llama_build)]
     if args.no_generate:
         checks.append(Check("one-token generation", None, "skipped (--no-generate)"))

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import Settings
+    from ..config import chroma_url
     from ..errors import IndexUnavailable
     from ..retrieval import USER, get_index, rebuild_local_index
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         index = get_index(build=False)
         index.count()
     except IndexUnavailable:
-        if Settings.from_env().chroma_url or args.paths or args.remove_user:
+        if chroma_url() or args.paths or args.remove_user:
             raise
         # A damaged local index: it only holds copies of the cards, so build it again.
         index = rebuild_local_index()

@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..config import coach_home
 from ..errors import CoachError
+from ..settings import settings
 
 DB_FILENAME = "coach.db"
 # How long a writer waits for another writer (thread or process) before giving up.
@@ -27,7 +28,7 @@ class StoreError(CoachError):
 
 def default_url() -> str:
     """The database URL in force: COACH_DB_URL, else coach_home()/coach.db."""
-    override = os.environ.get("COACH_DB_URL", "").strip()
+    override = (settings().db_url or "").strip()
     if override:
         return override
     return f"sqlite:///{coach_home() / DB_FILENAME}"
@@ -49,7 +50,7 @@ def make_engine(url: str | None = None) -> Engine:
             "or postgresql+psycopg://user@host/db)."
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, is_default=url is None and not os.environ.get("COACH_DB_URL", "").strip())
+        return _sqlite_engine(parsed, is_default=url is None and not (settings().db_url or "").strip())
     try:
         # hide_parameters: SQL errors must never echo what a user wrote into logs.
         return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)

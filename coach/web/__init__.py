@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from typing import Any
 
 from ..config import coach_home
+from ..settings import set_gradio_temp_dir, settings
 from ..errors import CoachError
 
 __all__ = ["create_app", "is_loopback", "MAX_FILE_SIZE"]
@@ -28,7 +28,7 @@ def _private_temp() -> None:
     # Uploaded recordings and exports are private: keep Gradio's file cache inside COACH_HOME.
     path = coach_home() / "web-cache"
     path.mkdir(mode=0o700, exist_ok=True)
-    os.environ["GRADIO_TEMP_DIR"] = str(path)
+    set_gradio_temp_dir(path)
 
 
 def _preload_voice() -> None:
@@ -47,7 +47,7 @@ def _preload_voice() -> None:
         except Exception:  # voice stays optional: a failure shows when someone uses it
             pass
 
-    if os.environ.get("COACH_WEB_PRELOAD_VOICE", "1") != "0":
+    if settings().web_preload_voice:
         threading.Thread(target=load, name="voice-preload", daemon=True).start()
 
 
@@ -61,14 +61,14 @@ def create_app(coach: Any, credentials: list[tuple[str, str]] | None = None,
     except ImportError:
         raise CoachError("The web app is not installed: pip install 'trust-coach[web]'.") from None
     from . import api
-    from .app import CSS, HEAD, build, theme
+    from .app import CSS, build, head, theme
     from .auth import authenticator
     from .handlers import WebSessions
 
     check = authenticator(credentials) if credentials else None
     web = WebSessions(coach, login_required=check is not None, region=region)
     demo = build(web)
-    limit = int(os.environ.get("COACH_WEB_CONCURRENCY") or 8)
+    limit = settings().web_concurrency
     demo.queue(default_concurrency_limit=limit, max_size=256)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(api.router(web, check))
@@ -77,5 +77,5 @@ def create_app(coach: Any, credentials: list[tuple[str, str]] | None = None,
     return gr.mount_gradio_app(
         app, demo, path="/", auth=check, auth_message="Trust Coach: please log in.",
         max_file_size=MAX_FILE_SIZE, footer_links=[], ssr_mode=False, pwa=False,
-        mcp_server=False, enable_monitoring=False, theme=theme(), css=CSS, head=HEAD,
+        mcp_server=False, enable_monitoring=False, theme=theme(), css=CSS, head=head(),
         show_error=False)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from typing import Any, Callable
 
 import anyio
@@ -41,12 +40,9 @@ class ApiError(Exception):
 
 def rate_from_env() -> float:
     """Requests per minute per client: COACH_API_RATE (0 = no limit), default 120."""
-    raw = os.environ.get("COACH_API_RATE") or "120"
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        raise CoachError(
-            f"COACH_API_RATE must be a number of requests per minute, not {raw!r}.") from None
+    from ..settings import settings
+
+    return settings().api_rate
 
 
 def _basic_user(request: Request) -> tuple[str, str] | None:

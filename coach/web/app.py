@@ -2,42 +2,50 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gradio as gr
 
 from ..config import coach_home
 from ..errors import CoachError
+from ..settings import settings
 from . import view
 from .handlers import TurnView, WebSessions, new_state
 
-QUICK_EXIT_URL = os.environ.get("COACH_QUICK_EXIT_URL") or "https://www.bbc.com/weather"
-
 # Leaving quickly: wipe what is on screen, replace this page in the history (Back does not
 # return here) and go to a neutral site. It runs in the browser only; the server sends nothing.
-LEAVE_JS = f"""
-() => {{
-  try {{ document.title = 'Weather'; document.body.innerHTML = ''; }} catch (e) {{}}
-  window.location.replace({QUICK_EXIT_URL!r});
-}}
+def leave_js() -> str:
+    """The quick-exit script, going to COACH_QUICK_EXIT_URL."""
+    return _LEAVE_JS.replace("QUICK_EXIT_URL", repr(settings().quick_exit_url))
+
+
+def head() -> str:
+    """The page head: no referrer, and Escape twice leaves quickly."""
+    return _HEAD.replace("QUICK_EXIT_URL", repr(settings().quick_exit_url))
+
+
+_LEAVE_JS = """
+() => {
+  try { document.title = 'Weather'; document.body.innerHTML = ''; } catch (e) {}
+  window.location.replace(QUICK_EXIT_URL);
+}
 """
 
-HEAD = f"""
+_HEAD = """
 <meta name="referrer" content="no-referrer">
 <script>
-(function () {{
+(function () {
   var last = 0;
-  document.addEventListener('keydown', function (e) {{
+  document.addEventListener('keydown', function (e) {
     if (e.key !== 'Escape') return;
     var now = Date.now();
-    if (now - last < 800) {{
-      try {{ document.title = 'Weather'; document.body.innerHTML = ''; }} catch (err) {{}}
-      window.location.replace({QUICK_EXIT_URL!r});
-    }}
+    if (now - last < 800) {
+      try { document.title = 'Weather'; document.body.innerHTML = ''; } catch (err) {}
+      window.location.replace(QUICK_EXIT_URL);
+    }
     last = now;
-  }}, true);
-}})();
+  }, true);
+})();
 </script>
 """
 
@@ -222,7 +230,7 @@ def build(web: WebSessions) -> gr.Blocks:
         for ev in (mic.stop_recording(on_voice, **voice_args), mic.upload(on_voice, **voice_args)):
             ev.then(**speak_args)
             ev.then(**after)
-        quick.click(None, js=LEAVE_JS)
+        quick.click(None, js=leave_js())
 
         def on_region(reg, st):
             st = dict(st or new_state())

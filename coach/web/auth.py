@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import os
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,11 @@ def _parse_line(line: str, where: str) -> tuple[str, str]:
 
 def load_credentials(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """The (user, password) pairs from COACH_AUTH (one pair) and COACH_AUTH_FILE (one per line)."""
-    env = os.environ if env is None else env
+    if env is None:
+        from ..settings import settings
+
+        s = settings()
+        env = {"COACH_AUTH": s.auth or "", "COACH_AUTH_FILE": str(s.auth_file or "")}
     pairs: list[tuple[str, str]] = []
     single = (env.get("COACH_AUTH") or "").strip()
     if single:

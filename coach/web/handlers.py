@@ -20,11 +20,11 @@ from ..config import coach_home
 from ..engine import Delta, TurnResult, validate_message
 from ..errors import CoachError
 from ..safety import resources as res
+from ..settings import settings
 from . import view
 from .auth import StoreOwners
 
 log = logging.getLogger("coach.web")
-WATCHDOG_S = float(os.environ.get("COACH_WEB_WATCHDOG_S") or 60)
 SLOW_MESSAGE = ("This is taking longer than usual. Your message is saved; the reply will "
                 "appear here as soon as it is ready.")
 EXPORT_KEEP_S = 3600.0
@@ -262,7 +262,7 @@ class WebSessions:
         warned = False
         for event in _watched(self.coach.respond(sid, text)):
             if event is _TICK:
-                if not warned and time.monotonic() - started > WATCHDOG_S:
+                if not warned and time.monotonic() - started > settings().web_watchdog_s:
                     warned = True
                     yield TurnView(chat=chat, state=state, status=f"⏳ {SLOW_MESSAGE}")
                 continue
