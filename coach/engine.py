@@ -9,7 +9,6 @@ rails → store the reply. Any LLM failure falls back to the deterministic compo
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -44,6 +43,7 @@ from .safety.protocols import (
 from .safety.referral import should_refer
 from .region import detect_region
 from .scope import out_of_scope
+from .settings import settings
 from .safety.resources import emergency_number, normalise_region, region_name, resources_for
 from .safety.types import Screening
 from .turn import (
@@ -81,6 +81,15 @@ ROLE_SWITCH = 2.0
 _INDEX_RETRY_S = 5.0
 
 
+def _can_prefill(llm: Any) -> bool:
+    """Whether the backend offers raw completions with its chat template (the compose path)."""
+    known = getattr(llm, "can_prefill", None)
+    if known is not None:
+        return bool(known)
+    return callable(getattr(llm, "complete", None)) and callable(getattr(llm, "chat_template",
+                                                                         None))
+
+
 class Coach:
     """Runs structured sessions. Thread-safe: each session is served by one turn at a time."""
 
@@ -103,7 +112,9 @@ class Coach:
                 self._index_retry_at = time.monotonic() + _INDEX_RETRY_S
         self.index = index
         name = llm if isinstance(llm, str) or llm is None else None
-        name = (name or os.environ.get("COACH_LLM") or "local").lower()
+        name = name or settings().llm
+        if not name.startswith("langchain:"):
+            name = name.lower()
         if name == "scripted":
             self.llm = None
         elif isinstance(llm, str) or llm is None:
@@ -111,10 +122,12 @@ class Coach:
         else:
             self.llm = llm
         self.backend_name = "scripted" if self.llm is None else getattr(self.llm, "name", name)
-        default_strategy = "full" if self.backend_name == "openai" else "compose"
-        self.strategy = (strategy or os.environ.get("COACH_STRATEGY") or default_strategy).lower()
+        # The strategy follows what the model can do: `compose` needs raw completions with the
+        # model's chat template (to pre-fill the reply's opening); any other model writes `full`.
+        default_strategy = "compose" if self.llm is None or _can_prefill(self.llm) else "full"
+        self.strategy = (strategy or settings().strategy or default_strategy).lower()
         self.reflector = Reflector(self.llm) if self.llm is not None else None
-        self.region = normalise_region(region or os.environ.get("COACH_REGION") or "international")
+        self.region = normalise_region(region or settings().region)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.backend_problem: str | None = None
@@ -317,7 +330,8 @@ class Coach:
             plan=list(plan.items) if plan else [], plan_agreed=bool(plan and plan.agreed),
             timings={"screen": t_screen - t0, "read": t_read - t_screen,
                      "reply": t_reply - t_read,
-                     "store": t_end - t_reply, "llm": out.llm_seconds},
+                     "store": t_end - t_reply, "llm": out.llm_seconds,
+                     **out.meter.as_timings()},
         )
 
     # ---- safety turn ------------------------------------------------------------------
@@ -666,7 +680,8 @@ class Coach:
             return compose.scripted_reflection(text, state.user_turns)
         t = time.perf_counter()
         result = yield from self.reflector.reflect(
-            text, RailContext(abuse_raised=state.abuse_raised), turn=state.user_turns)
+            text, RailContext(abuse_raised=state.abuse_raised), turn=state.user_turns,
+            callbacks=[out.meter])
         out.llm_seconds += time.perf_counter() - t
         if result.text:
             out.backend = self.backend_name
@@ -684,7 +699,8 @@ class Coach:
                     card: Card, question: str) -> Iterator[Delta]:
         t = time.perf_counter()
         result = yield from self.reflector.full_reply(
-            text, card, question, state, RailContext(abuse_raised=state.abuse_raised))
+            text, card, question, state, RailContext(abuse_raised=state.abuse_raised),
+            callbacks=[out.meter])
         out.llm_seconds += time.perf_counter() - t
         if result.text:
             out.backend = self.backend_name

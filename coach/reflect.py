@@ -8,14 +8,15 @@ cut after its first question, streamed sentence by sentence through the output r
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from . import compose
 from .knowledge import Card
+from .prompting import render
 from .safety.output_rails import RailContext, StreamGuard
+from .settings import settings
 from .turn import Delta
 
 _SENTENCE_END = re.compile(r"[.!?](\s|$)")
@@ -74,7 +75,13 @@ class Reflector:
     def __init__(self, llm: Any) -> None:
         self.llm = llm
 
-    def reflect(self, user_text: str, ctx: RailContext, turn: int = 0) -> Iterator[Any]:
+    def _cb(self, callbacks: list[Any] | None) -> dict[str, Any]:
+        """`callbacks=` for backends that accept LangChain callbacks (others get nothing)."""
+        return {"callbacks": callbacks} if callbacks and getattr(
+            self.llm, "supports_callbacks", False) else {}
+
+    def reflect(self, user_text: str, ctx: RailContext, turn: int = 0,
+                callbacks: list[Any] | None = None) -> Iterator[Any]:
         """Yield Delta events; return LLMText (empty text + error on any failure).
 
         `turn` picks the sentence's opening, so consecutive replies never open the same way.
@@ -84,18 +91,18 @@ class Reflector:
         p = compose.prompts()
         prefills = p["reflection_prefills"]
         prefill = prefills[turn % len(prefills)]
-        messages = [{"role": "system", "content": p["reflection_system"]},
-                    {"role": "user", "content": user_text[-2000:]}]
+        messages = render(p["reflection_system"], user_text=user_text[-2000:])
         try:
             try:
                 prompt = self.llm.chat_template(messages, prefill=prefill)
                 pieces = self.llm.complete(prompt, max_tokens=40, temperature=_temperature(),
-                                           stop=["\n", ".", "!", "?"])
+                                           stop=["\n", ".", "!", "?"], **self._cb(callbacks))
                 raw = prefill + "".join(pieces)
                 if not raw.rstrip().endswith((".", "!")):
                     raw = raw.rstrip(" ,;:") + "."
             except LLMUnsupported:
-                raw = "".join(self.llm.chat(messages, max_tokens=60, temperature=_temperature()))
+                raw = "".join(self.llm.chat(messages, max_tokens=60, temperature=_temperature(),
+                                            **self._cb(callbacks)))
         except LLMError as exc:
             return LLMText(error=str(exc))
         except Exception as exc:  # a misbehaving client must not break the turn
@@ -114,23 +121,24 @@ class Reflector:
         return LLMText(text=shown.strip(), shown=shown.strip())
 
     def full_reply(self, user_text: str, card: Card, question: str, state: Any,
-                   ctx: RailContext) -> Iterator[Any]:
+                   ctx: RailContext, callbacks: list[Any] | None = None) -> Iterator[Any]:
         """Stream a whole reply from a strong model; cut after its first question."""
         from .llm import LLMError
 
         p = compose.prompts()
-        system = p["full_system"].format(
-            role_text=_ROLE_TEXT.get(state.role, _ROLE_TEXT["unknown"]),
+        messages = render(
+            p["full_system"], role_text=_ROLE_TEXT.get(state.role, _ROLE_TEXT["unknown"]),
             stage_name=compose.stage_name(card.stage), card_title=card.title,
-            card_tip=card.tip, card_body=card.body, card_question=question)
+            card_tip=card.tip, card_body=card.body, card_question=question,
+            user_text=user_text[-4000:])
+        system = messages[0]["content"]
         ctx = RailContext(abuse_raised=ctx.abuse_raised, system_prompt=system,
                           allowed_text=(card.tip, card.body, question))
-        messages = [{"role": "system", "content": system},
-                    {"role": "user", "content": user_text[-4000:]}]
         guard = StreamGuard(ctx)
         shown = ""
         try:
-            for piece in self.llm.chat(messages, max_tokens=220, temperature=_temperature()):
+            for piece in self.llm.chat(messages, max_tokens=220, temperature=_temperature(),
+                                       **self._cb(callbacks)):
                 released = guard.feed(piece)
                 if released:
                     released, done = _until_first_question(shown, released)
@@ -160,10 +168,7 @@ class Reflector:
 
 def _temperature() -> float:
     """COACH_LLM_TEMPERATURE (default 0.6, the measured sweet spot; 0 makes evals repeatable)."""
-    try:
-        return min(2.0, max(0.0, float(os.environ.get("COACH_LLM_TEMPERATURE", "0.6"))))
-    except ValueError:
-        return 0.6
+    return settings().llm_temperature
 
 
 def _first_sentence(text: str) -> str:

@@ -144,7 +144,7 @@ def _client() -> Any:
     from chromadb.config import Settings as ChromaSettings
 
     settings = ChromaSettings(anonymized_telemetry=False)
-    url = config.Settings.from_env().chroma_url
+    url = config.chroma_url()
     try:
         if url:
             parsed = urlparse(url if "://" in url else f"http://{url}")
@@ -285,7 +285,7 @@ class Index:
 
     def _compact(self) -> None:
         """Rewrite an embedded index's database so freed pages keep no old text (best effort)."""
-        if config.Settings.from_env().chroma_url:
+        if config.chroma_url():
             return
         import sqlite3
 
@@ -436,7 +436,7 @@ def get_index(build: bool = True) -> Index:
     an upgraded coach never answers from stale cards.
     """
     global _shared, _shared_key
-    key = (str(config.coach_home()), config.Settings.from_env().chroma_url)
+    key = (str(config.coach_home()), config.chroma_url())
     with _shared_lock:
         if _shared is None or _shared_key != key:
             _shared, _shared_key = Index(), key
@@ -453,7 +453,7 @@ def rebuild_local_index() -> Index:
     User material has to be added again (its files are still where they were).
     """
     global _shared, _shared_key
-    if config.Settings.from_env().chroma_url:
+    if config.chroma_url():
         raise IndexUnavailable("The Chroma server can't be rebuilt from here; check the server.")
     with _shared_lock:
         old, _shared, _shared_key = _shared, None, None
@@ -478,3 +478,12 @@ def reset_index_cache() -> None:
     global _shared, _shared_key
     with _shared_lock:
         _shared, _shared_key = None, None
+
+
+def __getattr__(name: str) -> Any:
+    # The LangChain retriever loads langchain-core only when someone asks for it.
+    if name == "GuidanceRetriever":
+        from .lc_retriever import GuidanceRetriever
+
+        return GuidanceRetriever
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

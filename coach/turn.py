@@ -84,7 +84,14 @@ class Draft:
     plan_agreed: bool = False
     llm_seconds: float = 0.0
     guidance_missing: bool = False  # the index failed during this turn
+    meter: Any = field(default_factory=lambda: _meter())  # LangChain callback: model timings
 
+
+
+def _meter() -> Any:
+    from .llm.callbacks import ModelTimings
+
+    return ModelTimings()
 
 
 def add_notice(notice: str, extra: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import json
 import logging
 import os
 import shutil
@@ -45,6 +46,8 @@ def test_a_whole_session_runs_with_the_network_cut_off(tmp_path):
     """ingest, chat, screening and export in a network namespace that has only loopback."""
     script = tmp_path / "turns.txt"
     script.write_text("\n".join(TURNS) + "\n", encoding="utf-8")
+    from conftest import free_port
+    port = free_port()
     body = f"""
         set -e
         ip link set lo up
@@ -54,15 +57,32 @@ def test_a_whole_session_runs_with_the_network_cut_off(tmp_path):
         echo '{{"id": 1, "text": "he reads my messages"}}' | coach screen
         SID=$(head -1 {tmp_path}/chat.jsonl | python3 -c 'import json,sys; print(json.load(sys.stdin)["session"])')
         coach sessions export "$SID" --format json -o {tmp_path}/export.json
+        # The same through LangChain (ChatOpenAI) to a model server on loopback, with LangSmith
+        # tracing asked for in the environment (the coach must ignore it) and token counting.
+        python3 {ROOT}/tests/fake_openai.py --port {port} --good &
+        FAKE=$!
+        for i in $(seq 50); do python3 -c 'import socket; socket.create_connection(("127.0.0.1", {port}), 0.2)' 2>/dev/null && break; sleep 0.1; done
+        OPENAI_BASE_URL=http://127.0.0.1:{port}/v1 COACH_MODEL=fake COACH_STRATEGY=full \
+          LANGSMITH_TRACING=true LANGCHAIN_TRACING_V2=true LANGSMITH_API_KEY=lsv2-test \
+          coach chat --llm openai --script {script} --json > {tmp_path}/lc.jsonl 2> {tmp_path}/lc.err
+        python3 -c 'from coach.llm import get_backend; print(get_backend("openai", base_url="http://127.0.0.1:{port}/v1", model="fake").chat_model().get_num_tokens("hello there, friend"))'
+        kill $FAKE
         echo ALL-DONE
     """
-    env = child_env(PATH=f"{Path(COACH).parent}:{os.environ['PATH']}")
+    env = child_env(PATH=f"{Path(COACH).parent}:{os.environ['PATH']}",
+                    TIKTOKEN_CACHE_DIR=str(tmp_path / "no-tiktoken-cache"))
     out = subprocess.run(["unshare", "--net", "sh", "-c", textwrap.dedent(body)],
                          capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ALL-DONE" in out.stdout
     assert len((tmp_path / "chat.jsonl").read_text().splitlines()) == len(TURNS)
     assert MARKER in (tmp_path / "export.json").read_text(encoding="utf-8")
+    replies = [json.loads(line) for line in (tmp_path / "lc.jsonl").read_text().splitlines()]
+    assert len(replies) == len(TURNS)
+    assert any(r["backend"] == "openai" for r in replies), replies
+    err = (tmp_path / "lc.err").read_text()
+    assert "langsmith" not in err.lower() and "smith.langchain" not in err, err
+    assert not (tmp_path / "no-tiktoken-cache").exists()  # tokens counted without tiktoken
 
 
 @pytest.fixture
@@ -92,8 +112,18 @@ def outbound(monkeypatch):
             return 111
         return real_connect_ex(self, address)
 
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if host is not None and name not in ("localhost", "") and remote((name, 0)):
+            seen.append(("dns", name))
+            raise socket.gaierror("name lookup blocked by the privacy test")
+        return real_getaddrinfo(host, *args, **kwargs)
+
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return seen
 
 
@@ -111,6 +141,38 @@ def test_no_outbound_connection_during_ingest_chat_screen_and_export(outbound, c
     assert MARKER in coach.store.export(sid, "json")
     coach.close()
     assert outbound == []
+
+
+def test_no_outbound_connection_in_a_session_through_langchain(outbound, ready_index,
+                                                               monkeypatch, tmp_path):
+    """ChatOpenAI to a loopback server, tracing asked for by the environment, token counting."""
+    from fake_openai import GOOD_REPLY, FakeServer
+    from langchain_core.callbacks import CallbackManager
+    from langchain_core.tracers.langchain import LangChainTracer
+
+    from coach.llm import get_backend
+    from coach.settings import apply_privacy_defaults
+
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.setenv("LANGCHAIN_TRACING_V2", "true")
+    monkeypatch.setenv("LANGSMITH_API_KEY", "lsv2-test")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
+    apply_privacy_defaults()  # what importing the coach does
+    manager = CallbackManager.configure()
+    assert not any(isinstance(h, LangChainTracer) for h in manager.handlers)
+    server = FakeServer(tokens=GOOD_REPLY)
+    try:
+        backend = get_backend("openai", base_url=server.url, model="fake")
+        coach = Coach(llm=backend, strategy="full")
+        sid, _ = coach.start_session()
+        results = [coach.reply(sid, text) for text in TURNS]
+        assert any(r.backend == "openai" for r in results)
+        assert backend.chat_model().get_num_tokens("hello there, friend") > 0
+        coach.close()
+    finally:
+        server.close()
+    assert outbound == []
+    assert not (tmp_path / "tiktoken").exists()
 
 
 # -- logs ------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +47,18 @@ def _openai(**overrides: Any) -> LLMBackend:
     return OpenAIBackend(endpoint=endpoint, **overrides)
 
 
+def _langchain(target: str, **overrides: Any) -> LLMBackend:
+    from coach.llm.langchain_backend import LangChainBackend, load_chat_model
+    from coach.settings import settings
+
+    model = overrides.pop("chat_model", None)
+    if model is None:
+        s = settings()
+        options = {**s.llm_options, **overrides.pop("options", {})}
+        model = load_chat_model(target, overrides.pop("model", None) or s.model, options)
+    return LangChainBackend(model, name=f"langchain:{target}", **overrides)
+
+
 def _fake(**overrides: Any) -> LLMBackend:
     from coach.llm.fake import FunctionLLM, ScriptedLLM
 
@@ -74,12 +85,24 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str | None = None, **overrides: Any) -> LLMBackend:
-    """Build the backend called `name` (default: env COACH_LLM, else "local")."""
-    chosen = (name or os.environ.get("COACH_LLM") or "local").strip().lower()
+    """Build the backend called `name` (default: COACH_LLM, else "local").
+
+    `langchain:package.module.ChatClass` builds that LangChain chat model (COACH_MODEL as its
+    `model`, COACH_LLM_OPTIONS as further keyword arguments) behind the same interface.
+    """
+    from coach.settings import settings
+
+    chosen = (name or settings().llm).strip()
+    if chosen.lower().startswith("langchain:"):
+        target = chosen.split(":", 1)[1].strip()
+        if "." not in target:
+            raise CoachError(f"{chosen!r}: name the class as langchain:package.module.Class.")
+        return _langchain(target, **overrides)
+    chosen = chosen.lower()
     factory = _REGISTRY.get(chosen)
     if factory is None:
         raise CoachError(
             f"Unknown language model backend {chosen!r}; "
-            f"choose one of: {', '.join(backend_names())}."
+            f"choose one of: {', '.join(backend_names())}, or langchain:package.module.Class."
         )
     return factory(**overrides)

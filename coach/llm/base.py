@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -73,19 +72,6 @@ class LLMBackend(Protocol):
         ...
 
 
-def _env_number(name: str, default: float, *, minimum: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise CoachError(f"{name} must be a number of seconds or a count, not {raw!r}.") from None
-    if value < minimum:
-        raise CoachError(f"{name} must be at least {minimum:g}, not {raw!r}.")
-    return value
-
-
 @dataclass(frozen=True)
 class RequestPolicy:
     """How long to wait and how often to retry a request before its first token."""
@@ -99,11 +85,12 @@ class RequestPolicy:
 
     @classmethod
     def from_env(cls) -> RequestPolicy:
-        """Read COACH_LLM_TIMEOUT, COACH_LLM_FIRST_TOKEN_TIMEOUT and COACH_LLM_RETRIES."""
-        timeout = _env_number("COACH_LLM_TIMEOUT", 60.0, minimum=0.1)
-        first = _env_number("COACH_LLM_FIRST_TOKEN_TIMEOUT", min(30.0, timeout), minimum=0.1)
-        retries = int(_env_number("COACH_LLM_RETRIES", 2, minimum=0))
-        return cls(timeout=timeout, first_token_timeout=min(first, timeout), retries=retries)
+        """COACH_LLM_TIMEOUT, COACH_LLM_FIRST_TOKEN_TIMEOUT and COACH_LLM_RETRIES (settings)."""
+        from coach.settings import settings
+
+        s = settings()
+        return cls(timeout=s.llm_timeout, first_token_timeout=s.first_token_timeout,
+                   retries=s.llm_retries)
 
     def delay(self, attempt: int) -> float:
         """Backoff before retry number `attempt` (1-based)."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from coach.config import coach_home
+from coach.settings import child_environment, settings
 from coach.llm.base import LLMError, LLMUnavailable, RequestPolicy
 from coach.llm.openai_backend import Endpoint, OpenAIBackend, make_client
 
@@ -290,7 +291,7 @@ def describe_model(path: Path, alias: str | None = None) -> LocalModel:
 
 def resolve_model(path: str | Path | None = None) -> LocalModel:
     """The model to serve: COACH_LOCAL_MODEL (any GGUF) or the pinned, verified default."""
-    chosen = path or os.environ.get("COACH_LOCAL_MODEL")
+    chosen = path or settings().local_model
     if chosen:
         user_path = Path(chosen).expanduser()
         if not user_path.is_file():
@@ -407,7 +408,7 @@ class LocalServer:
         self.port = _free_port()
         self._stderr.clear()
         started = time.monotonic()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = child_environment(PYTHONUNBUFFERED="1")
         # llama_cpp.server lets HOST/PORT in the environment override its flags: stay on loopback.
         env.pop("HOST", None)
         env.pop("PORT", None)

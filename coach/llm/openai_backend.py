@@ -1,9 +1,8 @@
-"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp) via openai."""
+"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp) via LangChain."""
 
 from __future__ import annotations
 
-import contextlib
-import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,14 @@ from coach.llm.base import (
     RequestPolicy,
     render_chat_template,
 )
+from coach.llm.langchain_backend import (
+    LangChainBackend,
+    Retry,
+    check_messages,
+    chunk_text,
+    to_langchain,
+)
+from coach.settings import settings
 
 OPENAI_URL = "https://api.openai.com/v1"
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
@@ -40,10 +47,11 @@ class Endpoint:
     @classmethod
     def from_env(cls, **overrides: Any) -> Endpoint:
         """Read OPENAI_BASE_URL, OPENAI_API_KEY and COACH_MODEL; keyword overrides win."""
+        s = settings()
         values = {
-            "base_url": os.environ.get("OPENAI_BASE_URL") or OPENAI_URL,
-            "api_key": os.environ.get("OPENAI_API_KEY") or None,
-            "model": os.environ.get("COACH_MODEL") or None,
+            "base_url": s.openai_base_url or OPENAI_URL,
+            "api_key": s.openai_api_key or None,
+            "model": s.model or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -85,14 +93,6 @@ def make_client(endpoint: Endpoint, policy: RequestPolicy) -> Any:
 # --- how to talk to it ------------------------------------------------------------------------
 
 
-class _Retry(Exception):
-    """Internal: an error worth another attempt if no token has been streamed yet."""
-
-    def __init__(self, error: LLMError):
-        super().__init__(str(error))
-        self.error = error
-
-
 def _server_message(exc: Any) -> str:
     body = getattr(exc, "body", None)
     message = ""
@@ -106,22 +106,22 @@ def _server_message(exc: Any) -> str:
     return f": {message[:160]}" if message else ""
 
 
-def _translate(exc: BaseException, kind: str, where: str, wait: float) -> LLMError | _Retry:
-    """Map an openai/transport exception to our error, wrapped in _Retry when retrying may help."""
+def translate_openai(exc: BaseException, kind: str, where: str, wait: float) -> LLMError | Retry:
+    """Map an openai/transport exception to our error, wrapped in Retry when retrying may help."""
     import openai
 
     who = where[:1].upper() + where[1:]
     if isinstance(exc, openai.APITimeoutError):
         return LLMTimeout(f"{who} did not answer within {wait:g} s.")
     if isinstance(exc, openai.APIConnectionError):
-        return _Retry(LLMUnavailable(f"Can't reach {where}; is the server running?"))
+        return Retry(LLMUnavailable(f"Can't reach {where}; is the server running?"))
     if isinstance(exc, openai.APIStatusError):
         code = exc.status_code
         detail = _server_message(exc)
         if code == 429:
-            return _Retry(LLMBadResponse(f"{who} is busy (HTTP 429){detail}."))
+            return Retry(LLMBadResponse(f"{who} is busy (HTTP 429){detail}."))
         if code >= 500:
-            return _Retry(LLMBadResponse(f"{who} had an error (HTTP {code}){detail}."))
+            return Retry(LLMBadResponse(f"{who} had an error (HTTP {code}){detail}."))
         if kind == "complete" and code in (404, 405, 501):
             return LLMUnsupported(f"{who} does not offer raw text completions.")
         if code in (401, 403):
@@ -132,41 +132,55 @@ def _translate(exc: BaseException, kind: str, where: str, wait: float) -> LLMErr
     return LLMBadResponse(f"{who} sent a reply that could not be read.")
 
 
-def _delta(chunk: Any, kind: str) -> str:
-    """Text carried by one streamed chunk ('' for role-only or usage chunks)."""
+def _completion_text(chunk: Any) -> str:
+    """Text carried by one streamed raw-completion chunk ('' for usage-only chunks)."""
     choices = getattr(chunk, "choices", None)
     if not choices:
         return ""
-    choice = choices[0]
-    if kind == "chat":
-        delta = getattr(choice, "delta", None)
-        text = getattr(delta, "content", None) if delta is not None else None
-    else:
-        text = getattr(choice, "text", None)
+    text = getattr(choices[0], "text", None)
     if text is not None and not isinstance(text, str):
         raise ValueError("non-text delta")
     return text or ""
 
 
-# Transport- and parse-level failures that mean "the reply could not be read".
-_UNREADABLE = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+_WORDISH = re.compile(r"\w+|[^\w\s]")
 
 
-def _check_messages(messages: list[dict]) -> None:
-    if not messages:
-        raise InputError("There is nothing to send to the language model (no messages).")
-    for message in messages:
-        if (
-            not isinstance(message, dict)
-            or not isinstance(message.get("content"), str)
-            or not message.get("role")
-        ):
-            raise InputError("Each chat message needs a role and text content.")
+def approximate_token_ids(text: str) -> list[int]:
+    """Token counting without tiktoken (whose encodings are downloaded from the internet)."""
+    return [hash(piece) % 100_000 for piece in _WORDISH.findall(text)]
+
+
+def with_callbacks(pieces: Iterator[str], callbacks: list[Any] | None, prompt: str,
+                   name: str) -> Iterator[str]:
+    """Report a raw completion to LangChain callback handlers as an LLM run."""
+    if not callbacks:
+        yield from pieces
+        return
+    from langchain_core.callbacks import CallbackManager
+    from langchain_core.outputs import Generation, LLMResult
+
+    manager = CallbackManager.configure(inheritable_callbacks=callbacks)
+    (run,) = manager.on_llm_start({"name": name}, [prompt])
+    text = []
+    try:
+        for piece in pieces:
+            run.on_llm_new_token(piece)
+            text.append(piece)
+            yield piece
+    except BaseException as exc:
+        run.on_llm_error(exc)
+        raise
+    run.on_llm_end(LLMResult(generations=[[Generation(text="".join(text))]]))
 
 
 @dataclass
-class OpenAIBackend:
-    """Streams chat and raw completions from an OpenAI-compatible endpoint (retries, timeouts)."""
+class OpenAIBackend(LangChainBackend):
+    """Chat through LangChain's `ChatOpenAI` and raw completions through the `openai` client.
+
+    Any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp) works; the local
+    backend is this class pointed at the supervised embedded server.
+    """
 
     endpoint: Endpoint = field(default_factory=Endpoint.from_env)
     policy: RequestPolicy = field(default_factory=RequestPolicy.from_env)
@@ -179,6 +193,12 @@ class OpenAIBackend:
         self._lock = threading.Lock()
         self._client_obj: Any = None
         self._model_id: str | None = self.endpoint.model
+        self._chat: tuple[Any, str, Any] | None = None  # (client, model id, ChatOpenAI)
+
+    @property
+    def can_prefill(self) -> bool:
+        """Raw completions with a known chat template: what the `compose` strategy needs."""
+        return bool(self.template)
 
     # Subclasses (the local backend) override these two to point at a supervised server.
     def _client(self) -> Any:
@@ -205,44 +225,46 @@ class OpenAIBackend:
         self._model_id = str(models[0].id)
         return self._model_id
 
-    def chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.6,
-        stop: list[str] | None = None,
-        timeout: float | None = None,
-    ) -> Iterator[str]:
-        """Stream the assistant's reply to `messages`, token by token."""
-        _check_messages(messages)
-        request = {
-            "messages": messages,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stop": stop,
-        }
-        return self._stream("chat", request, timeout)
+    def _is_openai(self) -> bool:
+        return self.endpoint.base_url.rstrip("/") == OPENAI_URL
 
-    def complete(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int = 48,
-        temperature: float = 0.6,
-        stop: list[str] | None = None,
-        timeout: float | None = None,
-    ) -> Iterator[str]:
+    def chat_model(self, client: Any = None) -> Any:
+        """The `ChatOpenAI` model for this endpoint (rebuilt when the client changes)."""
+        client = client or self._client()
+        model_id = self._model(client)
+        with self._lock:
+            if self._chat is None or self._chat[0] is not client or self._chat[1] != model_id:
+                from langchain_openai import ChatOpenAI
+
+                chat = ChatOpenAI(
+                    model=model_id, client=client.chat.completions, root_client=client,
+                    api_key=client.api_key, base_url=str(client.base_url), max_retries=0,
+                    stream_usage=self._is_openai(),
+                    custom_get_token_ids=approximate_token_ids,
+                )
+                self._chat = (client, model_id, chat)
+            return self._chat[2]
+
+    def structured_model(self, *, max_tokens: int, temperature: float) -> tuple[Any, str | None]:
+        """ChatOpenAI for structured output: a JSON schema on OpenAI, JSON mode elsewhere
+        (llama.cpp, vLLM and Ollama accept `response_format: json_object`)."""
+        chat = self.chat_model()
+        update: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        if not self._is_openai():
+            update["extra_body"] = {**(chat.extra_body or {}), "max_tokens": max_tokens}
+        return chat.model_copy(update=update), ("json_schema" if self._is_openai()
+                                                 else "json_mode")
+
+    def complete(self, prompt: str, *, max_tokens: int = 48, temperature: float = 0.6,
+                 stop: list[str] | None = None, timeout: float | None = None,
+                 callbacks: list[Any] | None = None) -> Iterator[str]:
         """Stream a continuation of the raw `prompt` from /v1/completions."""
         if not isinstance(prompt, str) or not prompt:
             raise InputError("There is nothing to send to the language model (empty prompt).")
-        request = {
-            "prompt": prompt,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stop": stop,
-        }
-        return self._stream("complete", request, timeout)
+        request = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
+                   "stop": stop}
+        return with_callbacks(self._stream("complete", request, timeout), callbacks, prompt,
+                              self.name)
 
     def chat_template(self, messages: list[dict], prefill: str = "") -> str:
         """Render messages with the model's chat template, ready for complete()."""
@@ -250,7 +272,7 @@ class OpenAIBackend:
             raise LLMUnsupported(
                 f"The chat template of {self._where()} is not known here; use chat() instead."
             )
-        _check_messages(messages)
+        check_messages(messages)
         return render_chat_template(self.template, messages, prefill, **self.template_tokens)
 
     def health(self) -> bool:
@@ -264,114 +286,57 @@ class OpenAIBackend:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         with self._lock:
-            client, self._client_obj = self._client_obj, None
+            client, self._client_obj, self._chat = self._client_obj, None, None
         if client is not None:
             client.close()
 
-    # --- streaming with retries before the first token ---------------------------------------
-
-    def _open(
-        self, kind: str, request: dict, deadline: float, total: float
-    ) -> tuple[Any, Iterator[Any]]:
+    # --- one attempt ---------------------------------------------------------------------------
+    def _open(self, kind: str, request: dict, deadline: float, total: float) -> tuple[Any, Any]:
         import openai
 
         # May (re)start a local server: that time counts against the deadline.
         client = self._client()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            where = self._where()
-            raise LLMTimeout(f"{where[:1].upper() + where[1:]} did not answer within {total:g} s.")
+            raise LLMTimeout(f"{self._who()} did not answer within {total:g} s.")
         wait = min(self.policy.first_token_timeout, remaining)
+        # read= bounds every silence: the wait for the first token and any stall after it
+        timeout = openai.Timeout(remaining, connect=min(self.policy.connect_timeout, remaining),
+                                 read=wait)
+        extra = dict(self.sampling)
+        top_p = extra.pop("top_p", None)
+        if kind == "chat":
+            chat = self.chat_model(client)
+            options: dict[str, Any] = {"timeout": timeout}
+            for key in ("max_tokens", "temperature"):
+                if request.get(key) is not None:
+                    options[key] = request[key]
+            if top_p is not None:
+                options["top_p"] = top_p
+            if not self._is_openai() and request.get("max_tokens") is not None:
+                # ChatOpenAI sends max_completion_tokens, which most other servers ignore.
+                extra["max_tokens"] = request["max_tokens"]
+            if extra:
+                options["extra_body"] = extra
+            config = {"callbacks": request["callbacks"]} if request.get("callbacks") else None
+            stream = chat.stream(to_langchain(request["messages"]), config=config,
+                                 stop=request.get("stop"), **options)
+            return stream, stream
         options = {
             "model": self._model(client),
             "stream": True,
-            # read= bounds every silence: the wait for the first token and any stall after it
-            "timeout": openai.Timeout(
-                remaining, connect=min(self.policy.connect_timeout, remaining), read=wait
-            ),
+            "timeout": timeout,
             **{k: v for k, v in request.items() if v is not None},
         }
-        if self.sampling:
-            extra = dict(self.sampling)
-            if "top_p" in extra:
-                options["top_p"] = extra.pop("top_p")
-            if extra:
-                options["extra_body"] = extra
-        api = client.chat.completions if kind == "chat" else client.completions
-        stream = api.create(**options)
+        if top_p is not None:
+            options["top_p"] = top_p
+        if extra:
+            options["extra_body"] = extra
+        stream = client.completions.create(**options)
         return stream, iter(stream)
 
-    def _stream(self, kind: str, request: dict, timeout: float | None) -> Iterator[str]:
-        total = self.policy.timeout if timeout is None else timeout
-        deadline = time.monotonic() + total
-        where = self._where()
-        who = where[:1].upper() + where[1:]
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise LLMTimeout(f"{who} did not answer within {total:g} s.")
-            wait = min(self.policy.first_token_timeout, remaining)
-            stream = None
-            try:
-                stream, chunks = self._open(kind, request, deadline, total)
-                first = ""
-                for chunk in chunks:
-                    first = _delta(chunk, kind)
-                    if first:
-                        break
-                    if time.monotonic() > deadline:
-                        raise LLMTimeout(f"{who} did not answer within {total:g} s.")
-                break
-            except LLMError:
-                _close(stream)
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure is translated below
-                _close(stream)
-                error = _translate(exc, kind, where, wait)
-                if not isinstance(error, _Retry):
-                    raise error from None
-                attempt += 1
-                if attempt > self.policy.retries:
-                    raise error.error from None
-                time.sleep(max(0.0, min(self.policy.delay(attempt), deadline - time.monotonic())))
-        if not first:
-            _close(stream)
-            raise LLMBadResponse(f"{who} returned an empty reply.")
-        yield from self._rest(stream, chunks, first, kind, where, deadline, total)
+    def _delta(self, chunk: Any, kind: str) -> str:
+        return chunk_text(chunk) if kind == "chat" else _completion_text(chunk)
 
-    def _rest(
-        self,
-        stream: Any,
-        chunks: Iterator[Any],
-        first: str,
-        kind: str,
-        where: str,
-        deadline: float,
-        total: float,
-    ) -> Iterator[str]:
-        # Once a token has gone out nothing is retried: the caller decides how to fall back.
-        try:
-            yield first
-            for chunk in chunks:
-                text = _delta(chunk, kind)
-                if text:
-                    yield text
-                if time.monotonic() > deadline:
-                    raise LLMTimeout(
-                        f"{where[:1].upper() + where[1:]} did not finish within {total:g} s."
-                    )
-        except LLMError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure is translated below
-            error = _translate(exc, kind, where, min(self.policy.first_token_timeout, total))
-            raise (error.error if isinstance(error, _Retry) else error) from None
-        finally:
-            _close(stream)
-
-
-def _close(stream: Any) -> None:
-    if stream is not None:
-        # Closing a broken stream must not hide the real error.
-        with contextlib.suppress(Exception):
-            stream.close()
+    def _translate(self, exc: BaseException, kind: str, wait: float) -> LLMError | Retry:
+        return translate_openai(exc, kind, self._where(), wait)
