@@ -77,8 +77,10 @@ def test_transcripts_report_violations_per_conversation(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     got = {c["conversation"]: c["violations"] for c in results["conversations"]}
     assert got["ok"] == []
-    assert "forbidden_content" in got["labels"] and "one_question" not in got["labels"]
-    assert "protocol" in got["crisis"]
+    assert got["labels"] == ["keeps_boundaries"]  # the diagnosis; its two questions are style
+    assert {"detects_risk", "gives_resources", "encourages_human_support"} <= set(got["crisis"])
+    crisis = next(c for c in results["conversations"] if c["conversation"] == "crisis")
+    assert crisis["rubric"]["detects_risk"]["turns"] == [1]
     assert (out / "report.md").read_text().count("crisis: ") == 1
     assert "crisis: " in capsys.readouterr().out
 
@@ -100,7 +102,7 @@ def test_unknown_suite_and_missing_file_are_one_line_errors(tmp_path, capsys):
     assert main(["eval", "nonsense"]) == 1
     assert "Unknown suite 'nonsense'" in capsys.readouterr().err
     assert main(["eval", "--transcripts", str(tmp_path / "none.jsonl")]) == 1
-    assert "file not found" in capsys.readouterr().err
+    assert "file or folder not found" in capsys.readouterr().err
 
 
 # ---- the comparison that matters ----------------------------------------------------------

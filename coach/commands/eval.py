@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-SUITES = ["retrieval", "screening", "conversations", "redteam", "calibration", "listening"]
+SUITES = ["retrieval", "screening", "conversations", "redteam", "calibration", "listening",
+          "rubric"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="folder for the reports (default: COACH_HOME/evals/run-<time>)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
-    p.add_argument("--transcripts", type=Path, metavar="FILE.jsonl",
-                   help="score another chatbot's conversations (one JSON object per turn)")
+    p.add_argument("--transcripts", type=Path, metavar="PATH",
+                   help="score another chatbot's conversations on the safety rubric: a JSONL, "
+                        "JSON message list or user:/assistant: text file, or a folder of them")
+    p.add_argument("--style", default="report", choices=["report", "strict"],
+                   help="house style (questions per turn, length, opener) in transcripts: "
+                        "report it apart (default) or count it as violations (strict)")
     p.add_argument("--limit", type=int, metavar="N", help="at most N cases per suite")
     p.add_argument("--case", action="append", metavar="NAME",
                    help="only the conversation or red-team scenario with this name (repeatable)")
@@ -45,6 +52,10 @@ def _brief(results: dict[str, Any]) -> dict[str, Any]:
             out[name] = {p: {k: v for k, v in r.items() if k != "rows"} for p, r in res.items()}
         elif name == "calibration":
             out[name] = {k: v for k, v in res.items() if k not in ("rows",)}
+        elif name == "rubric":
+            out[name] = {part: {"cases": r["cases"], "dimensions": r["dimensions"],
+                                **({"judge": r["judge"]} if "judge" in r else {})}
+                         for part, r in res.items()}
         elif name == "listening":
             out[name] = {llm: {k: v for k, v in r.items() if k not in ("rows", "unanswered")}
                          for llm, r in res.items()}
@@ -78,6 +89,13 @@ def _print_summary(results: dict[str, Any], paths: dict[str, Path]) -> None:
               f"{r['reasked_facts']}  wrong-audience citations {r['wrong_audience_citations']}  "
               f"identity honest {r['identity_honest']}/{r['identity_questions']}  most common "
               f"opener {r['top_opener_share']:.0%}  reading intent {r['reading_intent_accuracy']:.2f}")
+    for part, r in s.get("rubric", {}).items():
+        print(f"rubric on {part} ({r['cases']} labelled conversations), harm found "
+              "(precision / recall):")
+        for d, m in r["dimensions"].items():
+            pr = "  ".join("  -  " if m[k] is None else f"{m[k]:.2f}"
+                           for k in ("precision", "recall"))
+            print(f"  {d:28s} {pr}   verdicts agree {m['accuracy']:.0%}")
     if "calibration" in s:
         c = s["calibration"]
         print(f"grounding calibration ({c['pairs']} pairs): AUC {c['auc']:.3f}  best threshold "
@@ -93,7 +111,13 @@ def _print_summary(results: dict[str, Any], paths: dict[str, Path]) -> None:
     if "transcripts" in results:
         sm = results["transcripts"]["summary"]
         print(f"transcripts: {sm['cases']} conversations, "
-              f"{sm['cases_all_passed']} without violations")
+              f"{sm['cases_all_passed']} without violations"
+              + (" (house style counted: --style strict)" if sm.get("style_mode") == "strict"
+                 else ""))
+        for d, row in sm["rubric"].items():
+            rate = "  n/a" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
+            print(f"  {d:28s} met {row['met']:3d}  not met {row['not_met']:3d} "
+                  f"(high {row['high']})  n/a {row['na']:3d}  pass {rate}")
         for c in results["conversations"]:
             if c["violations"]:
                 print(f"  {c['conversation']}: {', '.join(c['violations'])}")
@@ -109,18 +133,18 @@ def run(args: argparse.Namespace) -> int:
     unknown = [s for s in args.suites if s not in SUITES]
     if unknown:
         raise InputError(f"Unknown suite {unknown[0]!r}; choose from: {', '.join(SUITES)}.")
-    if args.transcripts is not None and not args.transcripts.is_file():
-        raise InputError(f"{args.transcripts}: file not found")
+    if args.transcripts is not None and not args.transcripts.exists():
+        raise InputError(f"{args.transcripts}: file or folder not found")
     default = ["retrieval", "screening", "conversations", "redteam", "listening"]
     suites = args.suites or ([] if args.transcripts else default)
     llms = [n.strip().lower() for n in (args.llm or ["scripted"]) if n.strip()]
     opts = EvalOptions(suites=suites, llms=list(dict.fromkeys(llms)), baseline=args.baseline,
                        limit=args.limit, mode=args.mode, transcripts=args.transcripts,
-                       cases=args.case or [])
+                       cases=args.case or [], style=args.style,
+                       command=" ".join(["coach", *map(shlex.quote, sys.argv[1:])]))
     results = run_eval(opts, progress=stderr_progress)
     out = args.out or coach_home() / "evals" / time.strftime("run-%Y%m%d-%H%M%S")
     paths = write_reports(results, out)
-    import sys
     if sys.stderr.isatty():
         sys.stderr.write("\r\x1b[K")
     if args.json:

@@ -111,40 +111,8 @@ class Transcript:
 
 
 def load_transcripts(path: Path) -> list[Transcript]:
-    """Read `{"conversation", "user", "assistant"}` lines; a bad line is an error naming it."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    order: list[str] = []
-    turns: dict[str, list[tuple[str, str]]] = {}
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{Path(path).name}: line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{Path(path).name}: line {n}: expected a JSON object")
-        missing = [k for k in ("conversation", "user", "assistant") if k not in row]
-        if missing:
-            raise InputError(f"{Path(path).name}: line {n}: missing {', '.join(missing)}")
-        conv = row["conversation"]
-        if not isinstance(conv, (str, int)) or isinstance(conv, bool):
-            raise InputError(
-                f"{Path(path).name}: line {n}: 'conversation' must be a string or number")
-        if not isinstance(row["user"], str) or not isinstance(row["assistant"], str):
-            raise InputError(f"{Path(path).name}: line {n}: 'user' and 'assistant' must be text")
-        if not row["user"].strip():
-            raise InputError(f"{Path(path).name}: line {n}: 'user' is empty")
-        key = str(conv)
-        if key not in turns:
-            order.append(key)
-            turns[key] = []
-        turns[key].append((row["user"], row["assistant"]))
-    if not order:
-        raise InputError(f"{Path(path).name}: no turns found")
-    return [Transcript(c, tuple(turns[c])) for c in order]
+    """Conversations from a JSONL, JSON or plain-text file, or a folder of them (see
+    `coach.evals.transcript_io`); anything unreadable is an error naming the file and line."""
+    from .transcript_io import load
+
+    return load(Path(path))

@@ -44,6 +44,23 @@ def parse_scores(text: str, dimensions: list[str]) -> dict[str, int] | None:
     return None
 
 
+def judge_backend() -> tuple[Any, str] | None:
+    """(backend, model name) for the configured judge, or None when none is configured."""
+    from ..llm import get_backend
+
+    s = settings()
+    model = (s.judge_model or "").strip()
+    if s.judge_llm and s.judge_llm != "openai":
+        llm = get_backend(s.judge_llm, **({"model": model} if model and
+                                         s.judge_llm.startswith("langchain:") else {}))
+        return llm, model or s.judge_llm
+    url = (s.judge_base_url or "").strip()
+    if not url or not model:
+        return None
+    return get_backend("openai", base_url=url, model=model,
+                       api_key=s.judge_api_key or "not-needed"), model
+
+
 def scores_schema(dimensions: list[str]) -> type:
     """A pydantic model with one whole-number 1-5 field per rubric dimension."""
     from pydantic import Field, create_model
@@ -71,20 +88,8 @@ class Judge:
     @classmethod
     def from_env(cls) -> "Judge | None":
         """A judge from COACH_JUDGE_LLM or COACH_JUDGE_BASE_URL + _MODEL (+ _API_KEY), else None."""
-        from ..llm import get_backend
-
-        s = settings()
-        model = (s.judge_model or "").strip()
-        if s.judge_llm and s.judge_llm != "openai":
-            llm = get_backend(s.judge_llm, **({"model": model} if model and
-                                             s.judge_llm.startswith("langchain:") else {}))
-            return cls(llm, model or s.judge_llm)
-        url = (s.judge_base_url or "").strip()
-        if not url or not model:
-            return None
-        llm = get_backend("openai", base_url=url, model=model,
-                          api_key=s.judge_api_key or "not-needed")
-        return cls(llm, model)
+        got = judge_backend()
+        return None if got is None else cls(*got)
 
     def _runnable(self, p: dict[str, Any]) -> Any:
         if self._chain is None:
@@ -126,6 +131,88 @@ class Judge:
                     "raw": str(getattr(raw, "content", ""))[:200]}
         data = parsed.model_dump() if hasattr(parsed, "model_dump") else dict(parsed)
         return {"scores": {d: int(data[d]) for d in dims}}
+
+    def close(self) -> None:
+        try:
+            self.llm.close()
+        except Exception:  # closing must never fail a run
+            pass
+
+
+@lru_cache(maxsize=2)
+def _rubric_prompt(path: str) -> dict[str, Any]:
+    data = yaml.safe_load(open(path, encoding="utf-8"))
+    if not isinstance(data, dict) or not data.get("system") or not data.get("user"):
+        raise ValueError(f"{path}: needs 'system' and 'user'")
+    return data
+
+
+def rubric_judge_prompt() -> dict[str, Any]:
+    return _rubric_prompt(str(data_dir("prompts") / "rubric_judge.yaml"))
+
+
+def verdicts_schema() -> type:
+    """A pydantic model with one met / not_met / na field per rubric dimension."""
+    from typing import Literal
+
+    from pydantic import create_model
+
+    from .rubric import DIMENSIONS
+
+    return create_model("RubricVerdicts",
+                        **{d: (Literal["met", "not_met", "na"], ...) for d in DIMENSIONS})
+
+
+class RubricJudge:
+    """Scores the conversation-level safety rubric with any model, through structured output."""
+
+    def __init__(self, llm: Any, model: str = "") -> None:
+        self.llm = llm
+        self.model = model
+        self.calls = 0
+        self.failures = 0
+        self._chain: Any = None
+
+    @classmethod
+    def from_env(cls) -> "RubricJudge | None":
+        got = judge_backend()
+        return None if got is None else cls(*got)
+
+    def _runnable(self) -> Any:
+        if self._chain is None:
+            from ..prompting import chat_prompt
+
+            p = rubric_judge_prompt()
+            make = getattr(self.llm, "structured_model", None)
+            if make is None:
+                raise LLMUnsupported("The judge backend has no LangChain chat model.")
+            chat, method = make(max_tokens=int(p.get("max_tokens", 200)), temperature=0.0)
+            structured = chat.with_structured_output(verdicts_schema(), include_raw=True,
+                                                     **({"method": method} if method else {}))
+            self._chain = chat_prompt(p["system"], p["user"]) | structured
+        return self._chain
+
+    def rate_conversation(self, turns: list[tuple[str, str]]) -> dict[str, Any]:
+        """{"verdicts": {dimension: met|not_met|na}} or {"error": why}."""
+        from ..llm.langchain_backend import translate_generic
+
+        text = "\n\n".join(f"[{i}] Person: {u}\n[{i}] Chatbot: {a}"
+                             for i, (u, a) in enumerate(turns))[-12000:]
+        self.calls += 1
+        try:
+            out = self._runnable().invoke({"transcript": text})
+        except LLMError as exc:
+            self.failures += 1
+            return {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - translated into the coach's words
+            self.failures += 1
+            error = translate_generic(exc, "the judge model", 0)
+            return {"error": str(getattr(error, "error", error))}
+        parsed = out.get("parsed") if isinstance(out, dict) else out
+        if parsed is None:
+            self.failures += 1
+            return {"error": "the judge's answer held no valid verdicts"}
+        return {"verdicts": parsed.model_dump()}
 
     def close(self) -> None:
         try:

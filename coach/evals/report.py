@@ -14,6 +14,8 @@ from typing import Any
 CHECK_ORDER = ["protocol", "forbidden_content", "grounding", "sources_valid", "one_question",
                "stage_progression", "length", "reflection", "screening", "expected_text",
                "referral", "final_stage"]
+from .rubric import TITLES as RUBRIC_TITLES
+
 CHECK_NAMES = {
     "protocol": "Safety protocol on risk turns", "forbidden_content": "No forbidden content",
     "grounding": "Grounded in cited cards (all sentences)",
@@ -23,6 +25,10 @@ CHECK_NAMES = {
     "screening": "Screening as labelled", "expected_text": "Required text present",
     "referral": "Referral when expected", "final_stage": "Ends in an expected stage",
 }
+
+
+def _num(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def _pct(x: Any) -> str:
@@ -169,20 +175,86 @@ def markdown(results: dict[str, Any]) -> str:
             fails = _failures(entry, system)
             if fails:
                 lines += [f"Failures, {system}:", "", *(f"- {f}" for f in fails), ""]
+    for part, r in suites.get("rubric", {}).items():
+        lines += [f"## Safety rubric validated on {part} ({r['cases']} labelled conversations)",
+                  "", "Harm found (`not_met`) against the frozen labels; verdicts agree = the "
+                  "share of conversations where met / not met / not applicable matches.", ""]
+        rows = []
+        for d, m in r["dimensions"].items():
+            rows.append([RUBRIC_TITLES.get(d, d), _num(m["precision"]), _num(m["recall"]),
+                         _pct(m["accuracy"]), f"{m['tp']}/{m['fp']}/{m['fn']}"])
+        lines += [_md_table(["dimension", "precision", "recall", "verdicts agree",
+                             "tp/fp/fn"], rows), ""]
+        if r.get("judge"):
+            jr = [[RUBRIC_TITLES.get(d, d), _num(v["precision"]), _num(v["recall"]),
+                   _pct(v["agreement_with_offline"])]
+                  for d, v in r["judge"].items() if isinstance(v, dict)]
+            lines += [f"LLM judge ({meta.get('rubric_judge')}), {r['judge']['failures']} "
+                      "failed answers:", "",
+                      _md_table(["dimension", "precision", "recall", "agrees with offline"], jr),
+                      ""]
+        for dis in r["disagreements"][:15]:
+            lines.append(f"- {dis['conversation']} {dis['dimension']}: label {dis['label']}, "
+                         f"offline {dis['offline']} ({dis['why']})")
+        lines.append("")
     if "transcripts" in results:
         t = results["transcripts"]
         sm = t["summary"]
-        rows = [[CHECK_NAMES.get(k, k), _cell(v)] for k, v in sm["checks"].items()]
-        if sm.get("judge"):
-            rows += [[f"Judge: {k} (1-5)", f"{v:.2f}"] for k, v in sm["judge"].items()]
+        strict = sm.get("style_mode") == "strict"
         lines += [f"## Transcripts ({t['file']})", "",
-                  f"{sm['cases']} conversations, {sm['turns']} "
-                  f"turns; {sm['cases_all_passed']} with no violation.", "",
-                  _md_table(["check", "result"], rows), ""]
+                  f"{sm['cases']} conversations, {sm['turns']} turns; {sm['with_harm']} with a "
+                  f"safety finding; {sm['cases_all_passed']} with no violation"
+                  + (" (house style counted as violations: --style strict)." if strict else
+                     " (house style is reported below, not counted)."), "",
+                  "### Safety rubric (violations)", ""]
+        rows = [[RUBRIC_TITLES.get(d, d), str(v["met"]), f"{v['not_met']} (high {v['high']})",
+                 str(v["na"]), _pct(v["pass_rate"])] for d, v in sm["rubric"].items()]
+        lines += [_md_table(["dimension", "met", "not met", "not applicable", "pass rate"], rows),
+                  ""]
+        if sm.get("rubric_judge_agreement"):
+            rows = [[RUBRIC_TITLES.get(d, d), f"{v['agree']}/{v['rated']}", _pct(v["agreement"])]
+                    for d, v in sm["rubric_judge_agreement"].items()]
+            lines += [f"LLM judge ({meta.get('rubric_judge')}) beside the offline verdicts:", "",
+                      _md_table(["dimension", "agree", "agreement"], rows), ""]
+        worst = sorted((c for c in results["conversations"] if any(
+            v["verdict"] == "not_met" for v in c["rubric"].values())),
+            key=lambda c: (-sum(v.get("severity") == "high" for v in c["rubric"].values()),
+                           -sum(v["verdict"] == "not_met" for v in c["rubric"].values()),
+                           c["conversation"]))
+        if worst:
+            lines += ["### The conversations with the most serious findings", ""]
+            for c in worst[:10]:
+                lines.append(f"**{c['conversation']}**")
+                lines.append("")
+                for d, v in c["rubric"].items():
+                    if v["verdict"] != "not_met":
+                        continue
+                    lines.append(f"- {RUBRIC_TITLES.get(d, d)} ({v.get('severity')}, turn "
+                                 f"{', '.join(map(str, v['turns']))}): {v['why']}")
+                    for q in v.get("quotes", [])[:2]:
+                        lines.append(f"  > {q}")
+                lines.append("")
+        style_rows = [[CHECK_NAMES.get(k, k), _cell(v)] for k, v in sm["style"].items()]
+        if style_rows:
+            lines += ["### House style (" + ("counted" if strict else "reported, not counted")
+                      + ")", "", "Trust Coach's own style, not a safety measure: other "
+                      "chatbots may reasonably differ.", "",
+                      _md_table(["check", "turns passing"], style_rows), ""]
+        other = [[CHECK_NAMES.get(k, k), _cell(v)] for k, v in sm["checks"].items()
+                 if k not in sm["style"]]
+        if sm.get("judge"):
+            other += [[f"Judge: {k} (1-5)", f"{v:.2f}"] for k, v in sm["judge"].items()]
+        if other:
+            lines += ["### Per-turn checks (detail)", "", _md_table(["check", "result"], other),
+                      ""]
         for conv in results["conversations"]:
             if conv["violations"]:
                 lines.append(f"- {conv['conversation']}: {', '.join(conv['violations'])}")
         lines.append("")
+    if meta.get("command") or meta.get("versions"):
+        lines += ["## How this was run", "", f"Command: `{meta.get('command') or 'coach eval'}`",
+                  "", "Versions: " + ", ".join(f"{k} {v}" for k, v in
+                                                (meta.get("versions") or {}).items()), ""]
     lines += [f"Took {meta.get('seconds')} s. Grounding threshold "
               f"{meta.get('grounding_threshold')}.", ""]
     return "\n".join(lines)
@@ -247,6 +319,33 @@ def charts(results: dict[str, Any]) -> dict[str, str]:
         ax.set_ylabel("label")
         ax.set_title("Screening confusion matrix")
         out["screening"] = _png(fig)
+    if "transcripts" in results:
+        rub = results["transcripts"]["summary"]["rubric"]
+        names = list(rub)
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        met = [rub[d]["met"] for d in names]
+        bad = [rub[d]["not_met"] for d in names]
+        x = np.arange(len(names))
+        ax.bar(x, met, label="met", color="#3b7d4f")
+        ax.bar(x, bad, bottom=met, label="not met", color="#b4432e")
+        ax.set_xticks(x, [n.replace("_", "\n") for n in names], fontsize=7)
+        ax.set_ylabel("conversations")
+        ax.set_title("Safety rubric: verdicts per dimension (not applicable left out)")
+        ax.legend(fontsize=7)
+        out["transcripts"] = _png(fig)
+    for part, r in suites.get("rubric", {}).items():
+        names = list(r["dimensions"])
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        x = np.arange(len(names))
+        for i, key in enumerate(("precision", "recall")):
+            ax.bar(x + (i - 0.5) * 0.38, [r["dimensions"][d][key] or 0 for d in names], 0.38,
+                   label=key)
+        ax.axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xticks(x, [n.replace("_", "\n") for n in names], fontsize=7)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"Safety rubric on {part}: harm found, precision and recall")
+        ax.legend(fontsize=7)
+        out[f"rubric-{part}"] = _png(fig)
     if "retrieval" in suites:
         r = suites["retrieval"]
         fig, ax = plt.subplots(figsize=(4, 2.6))
@@ -307,7 +406,11 @@ def html_report(results: dict[str, Any], md: str) -> str:
     body = _md_to_html(md)
     for key, png in charts(results).items():
         title = {"conversations": "Conversations", "redteam": "Redteam", "screening": "Screening",
-                 "retrieval": "Retrieval"}[key]
+                 "retrieval": "Retrieval", "transcripts": "Transcripts"}.get(key)
+        if title is None and key.startswith("rubric-"):
+            title = re.escape(f"Safety rubric validated on {key[len('rubric-'):]}")
+        if title is None:
+            continue
         img = f'<img alt="{key} chart" src="data:image/png;base64,{png}">'
         body = re.sub(rf"(<h2>{title}[^<]*</h2>)", lambda m, img=img: m.group(1) + img, body,
                       count=1)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from ..errors import InputError
 
 SUITES = ["retrieval", "screening", "conversations", "redteam"]
-EXTRA_SUITES = ["calibration", "listening"]
+EXTRA_SUITES = ["calibration", "listening", "rubric"]
 Progress = Callable[[str], None]
 
 
@@ -36,6 +36,9 @@ class EvalOptions:
     backends: dict[str, Any] = field(default_factory=dict)  # name -> ready backend (tests)
     judge: Any = "env"                 # "env": from COACH_JUDGE_*; None: off; or a Judge
     cases: list[str] = field(default_factory=list)  # only scenarios with these names
+    style: str = "report"              # house style in transcripts: "report" or "strict"
+    rubric_judge: Any = "env"          # the rubric's optional LLM judge, like `judge`
+    command: str = ""                  # the command line, for the report
 
 
 def _limit(items: list, n: int | None) -> list:
@@ -104,20 +107,36 @@ def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, A
         raise InputError("--baseline must be 'plain' or 'none'.")
     if opts.limit is not None and opts.limit < 1:
         raise InputError("--limit must be a positive number of cases.")
+    from .judge import RubricJudge
+    from .transcripts import STYLE_MODES
+
+    if opts.style not in STYLE_MODES:
+        raise InputError("--style must be 'report' or 'strict'.")
     judge = Judge.from_env() if opts.judge == "env" else opts.judge
+    wants_rubric_judge = opts.transcripts is not None or "rubric" in opts.suites
+    rubric_judge = (RubricJudge.from_env() if opts.rubric_judge == "env" and wants_rubric_judge
+                    else None if opts.rubric_judge == "env" else opts.rubric_judge)
     say = progress or (lambda _m: None)
     started = time.time()
     results: dict[str, Any] = {"meta": {
         "suites": opts.suites, "llms": opts.llms, "baseline": opts.baseline,
         "limit": opts.limit, "judge": getattr(judge, "model", None) or None,
+        "rubric_judge": getattr(rubric_judge, "model", None) or None,
+        "style": opts.style, "command": opts.command, "versions": versions(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S")}, "suites": {}}
     if opts.transcripts is not None:
         from .cases import load_transcripts
         from .transcripts import score_transcripts
 
-        got = score_transcripts(_limit(load_transcripts(opts.transcripts), opts.limit), judge, say)
+        got = score_transcripts(_limit(load_transcripts(opts.transcripts), opts.limit), judge, say,
+                                style=opts.style, rubric_judge=rubric_judge)
         results["transcripts"] = {"file": str(opts.transcripts), "summary": got["summary"]}
         results["conversations"] = got["conversations"]
+    if "rubric" in opts.suites:
+        from .rubric import run_validation
+
+        say("rubric: scoring the labelled conversations")
+        results["suites"]["rubric"] = run_validation(opts.limit, rubric_judge, say)
     if "screening" in opts.suites:
         from .screening_eval import run_screening
 
@@ -140,6 +159,10 @@ def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, A
             _index_suites(ctx, opts, results, judge, say)
         finally:
             ctx.close()
+    if rubric_judge is not None:
+        results["meta"]["rubric_judge_calls"] = rubric_judge.calls
+        results["meta"]["rubric_judge_failures"] = rubric_judge.failures
+        rubric_judge.close()
     if judge is not None:
         results["meta"]["judge_calls"] = judge.calls
         results["meta"]["judge_failures"] = judge.failures
@@ -147,6 +170,28 @@ def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, A
     results["meta"]["seconds"] = round(time.time() - started, 1)
     results["meta"]["grounding_threshold"] = _threshold()
     return results
+
+
+def versions() -> dict[str, str]:
+    """The versions that decide the scores: the coach, Python and the libraries it reads with."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    out = {"trust-coach": __version__, "python": platform.python_version()}
+    for name in ("chromadb", "langchain-core", "langchain-openai"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    try:
+        from ..safety.classifier import default_model
+
+        out["risk-classifier"] = default_model().version or "unversioned"
+    except Exception:  # noqa: BLE001 - the report still says what it can
+        pass
+    return out
 
 
 def _threshold() -> float:
