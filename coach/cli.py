@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()  # privacy-safe: no message text in logs unless COACH_LOG_TEXT=1
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for reports: the exact command
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

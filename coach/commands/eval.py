@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     opts = EvalOptions(suites=suites, llms=list(dict.fromkeys(llms)), baseline=args.baseline,
                        limit=args.limit, mode=args.mode, transcripts=args.transcripts,
                        cases=args.case or [], style=args.style,
-                       command=" ".join(["coach", *map(shlex.quote, sys.argv[1:])]))
+                       command=" ".join(["coach", *map(shlex.quote, getattr(args, "argv", sys.argv[1:]))]))
     results = run_eval(opts, progress=stderr_progress)
     out = args.out or coach_home() / "evals" / time.strftime("run-%Y%m%d-%H%M%S")
     paths = write_reports(results, out)

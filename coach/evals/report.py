@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .rubric import TITLES as RUBRIC_TITLES
+
 CHECK_ORDER = ["protocol", "forbidden_content", "grounding", "sources_valid", "one_question",
                "stage_progression", "length", "reflection", "screening", "expected_text",
                "referral", "final_stage"]
-from .rubric import TITLES as RUBRIC_TITLES
-
 CHECK_NAMES = {
     "protocol": "Safety protocol on risk turns", "forbidden_content": "No forbidden content",
     "grounding": "Grounded in cited cards (all sentences)",
