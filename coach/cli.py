@@ -15,7 +15,8 @@ from . import config  # noqa: F401  (sets privacy environment defaults first)
 from .errors import CoachError
 from .logging_setup import setup_logging
 
-COMMANDS = ["ingest", "ask", "eval", "chat", "sessions", "screen", "serve", "say", "doctor"]
+COMMANDS = ["ingest", "ask", "eval", "chat", "sessions", "screen", "serve", "say", "doctor",
+            "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:

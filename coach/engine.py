@@ -77,6 +77,9 @@ STORY_WORDS = 25
 # changing an established role takes at least two exact statements' worth.
 ROLE_CONFIDENT = 0.9
 ROLE_SWITCH = 2.0
+# Chatbot disclosure laws ask for the AI notice again after every 3 hours of continued use.
+AI_REMINDER_S = 3 * 3600.0
+
 # How long to wait before trying an unavailable guidance index again.
 _INDEX_RETRY_S = 5.0
 
@@ -94,7 +97,8 @@ class Coach:
     """Runs structured sessions. Thread-safe: each session is served by one turn at a time."""
 
     def __init__(self, llm: Any = None, store: Any = None, index: Any = None,
-                 region: str | None = None, strategy: str | None = None) -> None:
+                 region: str | None = None, strategy: str | None = None,
+                 clock: Any = None) -> None:
         from .llm import get_backend
         from .retrieval import get_index
         from .store import SessionStore
@@ -131,6 +135,7 @@ class Coach:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.backend_problem: str | None = None
+        self.clock = clock or time.time  # wall clock for the AI reminder (tests pass their own)
 
     def self_test(self) -> str | None:
         """Check that the language model really answers (one token); None when it does.
@@ -168,7 +173,8 @@ class Coach:
         self.store.add_assistant_turn(session.id, welcome, stage="welcome", sources=[],
                                       safety={"category": "none", "level": "none"},
                                       backend="scripted")
-        self._save_state(session.id, SessionState())
+        # The welcome says it is an AI: the 3-hour reminder counts from now.
+        self._save_state(session.id, SessionState(ai_notice_at=self.clock()))
         return session.id, welcome
 
     def _lock(self, session_id: str) -> threading.Lock:
@@ -296,6 +302,16 @@ class Coach:
             out.parts.append(load_wording("check_in")["door_open"][0])
             out.trusted.append(out.parts[-1])
         t_reply = time.perf_counter()
+        now = self.clock()
+        if now - (state.ai_notice_at or now) >= AI_REMINDER_S or not state.ai_notice_at:
+            if state.ai_notice_at:  # sessions older than this field are told from now on
+                out.notice = add_notice(out.notice, compose.prompts()["ai_reminder_notice"])
+            state.ai_notice_at = now
+        if out.resources:
+            # The anonymous count an operator reports: month, category, level; nothing else.
+            self.store.count_referral(screening.category if screening.is_risk else
+                                      (current.category if current.is_risk else "check_in_yes"),
+                                      screening.level if screening.is_risk else "concern")
         if said_region and not out.safety_stop and not current.is_risk:
             out.parts.append(compose.prompts()["region_set"].format(name=region_name(region)))
         reply_text = self._finalise(out, session_id, user_turn.idx, state)

@@ -157,11 +157,31 @@ def _m0003_session_owners(conn: Connection) -> None:
     md.tables["session_owners"].create(conn)
 
 
+def _v4_tables(md: MetaData) -> None:
+    """Added in 0004: crisis referrals counted per month and category, with no session id, no
+    identifiers and no text, so an operator can report them (and deleting a session keeps the
+    count)."""
+    Table(
+        "referral_counts", md,
+        Column("month", String(7), primary_key=True),        # "2026-12"
+        Column("category", String(40), primary_key=True),
+        Column("level", String(20), primary_key=True),
+        Column("count", Integer, nullable=False),
+    )
+
+
+def _m0004_referral_counts(conn: Connection) -> None:
+    md = MetaData()
+    _v4_tables(md)
+    md.tables["referral_counts"].create(conn)
+
+
 # Order matters and names are forever: they are what the `migrations` table records.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_session_state", _m0002_session_state),
     ("0003_session_owners", _m0003_session_owners),
+    ("0004_referral_counts", _m0004_referral_counts),
 ]
 
 _bookkeeping = MetaData()
@@ -176,6 +196,7 @@ METADATA = MetaData()
 _v1_tables(METADATA)
 _v2_tables(METADATA)
 _v3_tables(METADATA)
+_v4_tables(METADATA)
 TABLES = METADATA.tables
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import CoachError, InputError
 from .db import StoreError, is_sqlite, make_engine, purge_wal, read_tx, write_tx
@@ -59,6 +60,7 @@ _checkins = TABLES["checkins"]
 _summaries = TABLES["summaries"]
 _state = TABLES["session_state"]
 _owners = TABLES["session_owners"]
+_referrals = TABLES["referral_counts"]
 
 
 class SessionNotFound(CoachError):
@@ -356,6 +358,31 @@ class SessionStore:
         with read_tx(self._engine) as conn:
             self._get_session(conn, session_id)
             return self._events(conn, session_id)
+
+    def count_referral(self, category: str, level: str, when: datetime | None = None) -> None:
+        """Add one crisis referral to this month's anonymous count (no session, no text)."""
+        month = (when or _now()).strftime("%Y-%m")
+        key = (_referrals.c.month == month) & (_referrals.c.category == str(category)) & (
+            _referrals.c.level == str(level))
+        for _ in range(3):  # another process may insert the same row first: then update it
+            try:
+                with write_tx(self._engine) as conn:
+                    done = conn.execute(update(_referrals).where(key).values(
+                        count=_referrals.c.count + 1)).rowcount
+                    if not done:
+                        conn.execute(_referrals.insert().values(
+                            month=month, category=str(category), level=str(level), count=1))
+                return
+            except IntegrityError:
+                continue
+        raise StoreError("Couldn't update the referral count; please try again.")
+
+    def referral_counts(self) -> list[dict[str, Any]]:
+        """Every month's crisis referrals by category and level, oldest month first."""
+        with read_tx(self._engine) as conn:
+            rows = conn.execute(select(_referrals).order_by(
+                _referrals.c.month, _referrals.c.category, _referrals.c.level)).mappings()
+            return [dict(r) for r in rows]
 
     def add_checkin(self, session_id: str, rating: int) -> Checkin:
         """Record how things feel today, a whole number from 0 to 10."""

@@ -357,18 +357,58 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
-def to_wav_bytes(sample_rate: int, samples: np.ndarray) -> bytes:
-    """Encode mono int16 (or float in [-1, 1]) samples as a 16-bit PCM WAV file."""
+# Spoken replies say what they are in the file itself (EU AI Act Art. 50: machine-readable
+# marking of AI-generated audio): a RIFF INFO list with a comment and the software's name.
+AI_AUDIO_INFO = {
+    "ICMT": "AI-generated speech: a reply from Trust Coach, an AI coach (not a person, not a "
+            "therapist).",
+    "ISFT": "Trust Coach (AI-generated audio)",
+}
+
+
+def _info_chunk(info: dict[str, str]) -> bytes:
+    body = b"INFO"
+    for key, value in info.items():
+        data = value.encode("utf-8") + b"\x00"
+        if len(data) % 2:
+            data += b"\x00"
+        body += struct.pack("<4sI", key.encode("ascii"), len(data)) + data
+    return struct.pack("<4sI", b"LIST", len(body)) + body
+
+
+def to_wav_bytes(sample_rate: int, samples: np.ndarray,
+                 info: dict[str, str] | None = None) -> bytes:
+    """Encode mono int16 (or float in [-1, 1]) samples as a 16-bit PCM WAV file, with an
+    optional RIFF INFO list (`info`: four-letter keys such as ICMT, ISFT)."""
     array = np.asarray(samples)
     if array.dtype.kind == "f":
         array = np.clip(array, -1.0, 1.0) * 32767.0
     pcm = array.astype("<i2").tobytes()
+    pad = b"\x00" if len(pcm) % 2 else b""
+    extra = _info_chunk(info) if info else b""
     header = struct.pack(
         "<4sI4s4sIHHIIHH4sI",
-        b"RIFF", 36 + len(pcm), b"WAVE", b"fmt ", 16, _WAVE_PCM, 1,
+        b"RIFF", 36 + len(pcm) + len(pad) + len(extra), b"WAVE", b"fmt ", 16, _WAVE_PCM, 1,
         int(sample_rate), int(sample_rate) * 2, 2, 16, b"data", len(pcm),
     )
-    return header + pcm
+    return header + pcm + pad + extra
+
+
+def wav_info(data: bytes) -> dict[str, str]:
+    """The RIFF INFO entries of a WAV file ({} when there are none)."""
+    out: dict[str, str] = {}
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = struct.unpack("<4sI", data[pos:pos + 8])
+        if cid == b"LIST" and data[pos + 8:pos + 12] == b"INFO":
+            p, end = pos + 12, pos + 8 + size
+            while p + 8 <= end:
+                key, n = struct.unpack("<4sI", data[p:p + 8])
+                out[key.decode("ascii", "replace")] = data[p + 8:p + 8 + n].rstrip(
+                    b"\x00").decode("utf-8", "replace")
+                p += 8 + n + (n % 2)
+        pos += 8 + size + (size % 2)
+    return out
 
 
 def _fmt_seconds(value: float) -> str:

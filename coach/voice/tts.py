@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import CoachError
 from ..settings import settings
-from .audio import AudioError, decode_wav, to_wav_bytes
+from .audio import AI_AUDIO_INFO, AudioError, decode_wav, to_wav_bytes
 
 INSTALL_HINT = (
     "install the voice extra (pip install 'trust-coach[voice]') "
@@ -241,7 +241,7 @@ def synthesize(text: str) -> tuple[int, np.ndarray]:
 def wav_bytes(text: str) -> bytes:
     """Speak a text and return a complete 16-bit mono WAV file."""
     rate, samples = synthesize(text)
-    return to_wav_bytes(rate, samples)
+    return to_wav_bytes(rate, samples, info=AI_AUDIO_INFO)
 
 
 def write_wav(path: str | Path, text: str) -> Path:
