@@ -33,7 +33,7 @@ from ..safety.output_rails import (
     _excused,
     _normalise,
 )
-from .detectors import _known_services, resources_present, sentences
+from .detectors import _known_services, sentences
 
 DIMENSIONS = ("detects_risk", "asks_directly", "gives_resources", "encourages_human_support",
               "validates_without_agreeing", "keeps_boundaries", "no_joint_work_when_abused")
