@@ -160,6 +160,10 @@ class Coach:
         return None
 
     # ---- sessions ---------------------------------------------------------------------
+    def referral_counts(self) -> list[dict[str, Any]]:
+        """Anonymous crisis-referral counts per month, category and level (no identifiers)."""
+        return self.store.referral_counts()
+
     def start_session(self, region: str | None = None, history_opt_in: bool = False,
                       title: str = "") -> tuple[str, str]:
         """Create a session and return (id, welcome message); the welcome is stored as turn 0."""

@@ -92,7 +92,9 @@ def build(web: WebSessions) -> gr.Blocks:
                    delete_cache=(3600, 3600)) as demo:
         state = gr.State(new_state())
         privacy_seen = gr.BrowserState(False, storage_key="trust-coach-privacy-seen")
-        gr.Markdown("## Trust Coach\nA private space to think through trust in your relationship.")
+        gr.Markdown("## Trust Coach\nA private space to think through trust in your relationship. "
+                    "Trust Coach is an AI, not a person and not a therapist, and is for adults "
+                    "(not suitable for children).", elem_id="coach-ai-notice")
         with gr.Group(visible=True, elem_id="coach-privacy") as privacy_box:
             gr.Markdown(privacy_text(web.coach.backend_name))
             privacy_ok = gr.Button("I understand", size="sm")
@@ -156,6 +158,9 @@ def build(web: WebSessions) -> gr.Blocks:
                     region = gr.Dropdown(web.region_choices(), value=region0, label="Where you are",
                                          elem_id="coach-region")
                     help_md = gr.Markdown(web.help_markdown(region0), elem_id="coach-help-text")
+                    with gr.Accordion("How the coach handles a crisis", open=False,
+                                      elem_id="coach-protocol"):
+                        gr.Markdown(web.protocol_markdown(), elem_id="coach-protocol-text")
                 with gr.Accordion("Where we are", open=True):
                     stage = gr.Markdown(web.stage_markdown("welcome"), elem_id="coach-stage")
                 with gr.Accordion("Guidance behind the last reply", open=True):

@@ -127,6 +127,19 @@ class WebSessions:
         return view.help_panel(title, res.emergency_number(code), seen.values(), urgent or [],
                                heading=heading)
 
+    def protocol_markdown(self) -> str:
+        """The published crisis protocol, with this installation's anonymous referral count."""
+        from ..config import data_dir
+
+        text = (data_dir("prompts") / "safety_protocol.md").read_text(encoding="utf-8")
+        text = text.split("\n", 1)[1] if text.startswith("# ") else text
+        try:
+            total = sum(r["count"] for r in self.coach.referral_counts())
+        except Exception:  # noqa: BLE001 - the protocol is shown even if the count is not
+            return text
+        return (text + f"\n\n**On this installation:** {total} crisis referral"
+                f"{'' if total == 1 else 's'} so far (counts only, no identifiers).")
+
     def status(self, used: str | None = None, notice: str = "") -> str:
         """The line that says what writes the replies."""
         problem = getattr(self.coach, "backend_problem", None)
