@@ -190,7 +190,11 @@ def wav_header(data: bytes) -> tuple[int, int, int, float]:
     tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, 20)
     assert tag == 1 and data[36:40] == b"data"
     (size,) = struct.unpack_from("<I", data, 40)
-    assert size == len(data) - 44
+    rest = data[44 + size + size % 2:]
+    # After the samples: only the RIFF INFO list that marks the speech as AI-generated.
+    assert rest == b"" or (rest[:4] == b"LIST" and rest[8:12] == b"INFO"
+                           and b"AI-generated" in rest), rest[:40]
+    assert struct.unpack_from("<I", data, 4)[0] == len(data) - 8
     return channels, rate, bits, size / (channels * bits // 8) / rate
 
 
