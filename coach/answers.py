@@ -32,6 +32,7 @@ _ABOUT_KIND = (
 _VERDICT = re.compile(r"\b(cheating|lying|a liar|a cheater|in love|love me|care about me|"
                       r"do it again|cheat again)\b", _P)
 _SELF = re.compile(r"\b(am|was) i\b", _P)
+_SELF_DIAGNOSIS = re.compile(r"\b(do|could|might|would) i have\b|\bsomething wrong with me\b", _P)
 _PATTERN = re.compile(r"\bis (this|that|it)\b", _P)
 
 
@@ -71,7 +72,9 @@ def about_reply(text: str, where: str, seed: int = 0) -> str:
 def label_reply(text: str, seed: int = 0, abuse_hint: bool = False) -> str:
     """An honest no to a label or verdict, then a turn to behaviour and feelings."""
     w = wording()["label"]
-    if _SELF.search(text):
+    if _SELF_DIAGNOSIS.search(text):
+        kind = "self_diagnosis"
+    elif _SELF.search(text):
         kind = "self"
     elif _VERDICT.search(text):
         kind = "verdict"

@@ -223,6 +223,7 @@ class Coach:
         prev_coach = self.store.recent_user_texts(session_id, 1, role="assistant")
         reading = read(text, prev_coach[-1] if prev_coach else None)
         remember(state, reading)
+        state.turn_no += 1
         t_read = time.perf_counter()
         user_turn = self.store.add_user_turn(
             session_id, text, stage=state.stage,
@@ -261,14 +262,14 @@ class Coach:
                 self._follow_up_turn(out, screening, region, state, text)
             elif scope := out_of_scope(text):
                 redirect = " ".join(compose.prompts()["out_of_scope"][scope].split())
-                out.parts.append(compose.scripted_reflection(text, state.user_turns))
+                out.parts.append(compose.scripted_reflection(text, state.turn_no))
                 out.parts.append(redirect)
                 out.trusted.append(redirect)
                 out.backend = "scripted"
                 out.referral = True
                 out.cards.extend(self._cited(out, ABOUT_CARD))  # the coach's limits
             elif (inj := detect_injection(text)).is_injection:
-                out.parts.append(meta_reply(inj.kind, seed=state.user_turns))
+                out.parts.append(meta_reply(inj.kind, seed=state.turn_no))
                 out.trusted.append(out.parts[-1])
                 out.backend = "scripted"
             elif reading.intent == "coach":
@@ -419,7 +420,7 @@ class Coach:
         if reading.wants_words:  # asked for words: the best card that has some to offer
             hits = sorted(hits, key=lambda c: not (c.say or '"' in c.body))
         card = hits[0]
-        seed = state.user_turns
+        seed = state.turn_no  # safety replies vary from one message to the next
         parts = []
         feelings = compose.detect_feelings(text)
         if feelings and len(text.split()) > 6:
@@ -448,7 +449,7 @@ class Coach:
                        state: SessionState, text: str) -> None:
         """Unsure whether this is a risk: ask directly and kindly, and nothing else."""
         out.backend = "scripted"
-        out.parts.append(check_in_question(screening.category, region, state.user_turns))
+        out.parts.append(check_in_question(screening.category, region, state.turn_no))
         out.trusted.append(out.parts[-1])
         state.check_in = screening.category
         # the safety card for this kind of risk is what the question rests on
@@ -462,7 +463,7 @@ class Coach:
         """A calm, safety-first reply on a later turn of a conversation where risk came up."""
         words = _followup()
         low = text.lower()
-        seed = state.user_turns
+        seed = state.turn_no  # safety replies vary from one message to the next
         out.backend = "scripted"
         out.referral = True
         if screening.category == "self_harm":

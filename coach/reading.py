@@ -67,7 +67,13 @@ _LABEL_Q = re.compile(
     r"being (paranoid|crazy|unreasonable|dramatic|controlling)|wrong to|codependent|an? idiot|"
     r"stupid)\b|\bis (this|that|it) (gaslighting|abuse|cheating|emotional cheating|"
     r"an emotional affair|manipulation|love bombing)\b|\bdoes (he|she) (love|still love|care "
-    r"about) me\b|\bis (he|she) (going to|gonna) (cheat|do it) again\b", _P)
+    r"about) me\b|\bis (he|she) (going to|gonna) (cheat|do it) again\b"
+    # asking for a diagnosis of themselves or of someone: "do I have an attachment disorder?"
+    r"|\b(do|does|could|might|would) (i|he|she|they|my \w+) (have|has) (an? )?(\w+ ){0,2}(disorder|"
+    r"attachment( style| issues)?|personality|ptsd|adhd|ocd|bpd|depression|anxiety)\b"
+    r"|\b(is|there) (there )?something wrong with (me|him|her)\b"
+    r"|\bam i (an? )?(narcissist\w*|sociopath\w*|psychopath\w*|avoidant|anxiously attached|"
+    r"insecurely attached)\b", _P)
 _QUESTION_START = re.compile(
     r"^\s*(how|what|why|when|where|who|which|should|would|could|can|is|are|am|do|does|did|will|"
     r"was|were|have|has|any (tips|advice|ideas)|tips|advice)\b", _P)
