@@ -302,3 +302,32 @@ def test_a_recorded_message_from_the_microphone_is_answered(browser, server, tmp
     assert "credit card" in chat
     assert reply.strip()
     assert rows == 3, "one recording must make one message (welcome, message, reply)"
+
+
+@pytest.mark.parametrize("size", [(1366, 900), (390, 844)], ids=["desktop", "phone"])
+def test_enter_sends_and_shift_enter_adds_a_line(browser, server, size):
+    """Typed as a person types: Shift+Enter for a second line, Enter to send."""
+    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        pg.goto(server["url"])
+        box = pg.locator("#coach-input textarea")
+        box.wait_for()
+        before = pg.locator("#coach-chat .message-row").count()
+        box.click()
+        pg.keyboard.type("My girlfriend lied about where she was.")
+        pg.keyboard.press("Shift+Enter")
+        pg.keyboard.type("I don't know what to believe now.")
+        assert box.input_value() == ("My girlfriend lied about where she was.\n"
+                                     "I don't know what to believe now.")
+        assert pg.locator("#coach-chat .message-row").count() == before  # nothing sent yet
+        pg.keyboard.press("Enter")
+        reply = _last_reply(pg, before)
+        assert reply and box.input_value() == ""
+        chat = pg.locator("#coach-chat").inner_text()
+        assert "lied about where she was" in chat and "what to believe now" in chat
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / f"web-enter-{size[0]}x{size[1]}.png"), full_page=True)
+    finally:
+        ctx.close()

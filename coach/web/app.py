@@ -107,8 +107,12 @@ def build(web: WebSessions) -> gr.Blocks:
                                 "or what you would like to change.")
                 status = gr.Markdown(web.status(), elem_id="coach-status")
                 with gr.Row():
-                    box = gr.Textbox(show_label=False, placeholder="Write your message…",
-                                     lines=2, max_lines=8, scale=5, elem_id="coach-input",
+                    # lines=1: Enter sends and Shift+Enter adds a line (Gradio's rule for a
+                    # one-line box that grows up to max_lines), as in every chat app.
+                    box = gr.Textbox(show_label=False,
+                                     placeholder="Write your message… (Enter sends, "
+                                                 "Shift+Enter for a new line)",
+                                     lines=1, max_lines=8, scale=5, elem_id="coach-input",
                                      autofocus=True)
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="coach-send")
                 quick = gr.Button("Quick exit (leave this page)", variant="stop", visible=False,
