@@ -380,3 +380,20 @@ def test_old_exports_are_removed(web):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     fresh = web.export(v.state, "ann", "json")
     assert os.path.exists(fresh) and not os.path.exists(old)
+
+
+def test_ui_only_events_are_not_part_of_any_api(ready_index):
+    """Resume, delete, export, check-ins and the rest are the page's own: hidden and refused to
+    API clients. Only sending stays reachable (undocumented) for the page-level load benchmark."""
+    from coach.engine import Coach
+    from coach.web.app import build
+    from coach.web.handlers import WebSessions
+
+    coach = Coach(llm="scripted")
+    demo = build(WebSessions(coach))
+    fns = list(demo.fns.values()) if isinstance(demo.fns, dict) else list(demo.fns)
+    visible = {(f.api_name, f.api_visibility) for f in fns if f.api_visibility != "private"}
+    assert visible == {("send", "undocumented")}
+    info = demo.get_api_info()
+    assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
+    coach.close()

@@ -14,6 +14,10 @@ from .handlers import TurnView, WebSessions, new_state
 
 # Leaving quickly: wipe what is on screen, replace this page in the history (Back does not
 # return here) and go to a neutral site. It runs in the browser only; the server sends nothing.
+# Events only the page itself may call: hidden from Gradio's API and refused to its clients.
+UI_ONLY = "private"
+
+
 def leave_js() -> str:
     """The quick-exit script, going to COACH_QUICK_EXIT_URL."""
     return _LEAVE_JS.replace("QUICK_EXIT_URL", repr(settings().quick_exit_url))
@@ -224,18 +228,25 @@ def build(web: WebSessions) -> gr.Blocks:
         turn_args = dict(inputs=[box, chat, state, region, remember], outputs=turn_outputs,
                          concurrency_id="turn", show_progress="hidden")
         speak_args = dict(fn=on_speak, inputs=[state, voice_on], outputs=speaker,
-                          concurrency_id="speech", concurrency_limit=2, show_progress="hidden")
+                          concurrency_id="speech", concurrency_limit=2, show_progress="hidden",
+                          api_visibility=UI_ONLY)
         # Refresh the saved-session list after each turn (a new session appears in it).
         def refresh_saved(request: gr.Request):
             return gr.update(choices=web.list_choices(web.user_of(request)))
 
-        after = dict(fn=refresh_saved, inputs=None, outputs=saved, show_progress="hidden")
-        for ev in (send.click(on_send, api_name="send", **turn_args),
-                   box.submit(on_send, api_name="send_on_enter", **turn_args)):
+        after = dict(fn=refresh_saved, inputs=None, outputs=saved, show_progress="hidden",
+                     api_visibility=UI_ONLY)
+        # Sending stays reachable (undocumented) for the page-level load benchmark; every other
+        # event is the page's own business and not part of any API (the JSON API is /api/v1).
+        for ev in (send.click(on_send, api_name="send", api_visibility="undocumented",
+                              **turn_args),
+                   box.submit(on_send, api_name="send_on_enter", api_visibility=UI_ONLY,
+                              **turn_args)):
             ev.then(**speak_args)
             ev.then(**after)
         voice_args = dict(inputs=[mic, chat, state, region, remember], outputs=turn_outputs,
-                          concurrency_id="voice", concurrency_limit=2, show_progress="minimal")
+                          concurrency_id="voice", concurrency_limit=2, show_progress="minimal",
+                          api_visibility=UI_ONLY)
         for ev in (mic.stop_recording(on_voice, **voice_args), mic.upload(on_voice, **voice_args)):
             ev.then(**speak_args)
             ev.then(**after)
@@ -248,7 +259,8 @@ def build(web: WebSessions) -> gr.Blocks:
                 web.coach.store.update_session(st["session"], region=reg)
             return web.help_markdown(reg), st
 
-        region.change(on_region, [region, state], [help_md, state], show_progress="hidden")
+        region.change(on_region, [region, state], [help_md, state], show_progress="hidden",
+                      api_visibility=UI_ONLY)
 
         def chart(request: gr.Request):
             rows = web.checkin_rows(web.user_of(request))
@@ -265,7 +277,7 @@ def build(web: WebSessions) -> gr.Blocks:
             return history, st, frame, summary
 
         ci_save.click(on_checkin, [rating, chat, state, region, remember],
-                      [chat, state, ci_plot, ci_text])
+                      [chat, state, ci_plot, ci_text], api_visibility=UI_ONLY)
 
         def on_load(seen, request: gr.Request):
             user = web.user_of(request)
@@ -273,9 +285,10 @@ def build(web: WebSessions) -> gr.Blocks:
             return (gr.update(visible=not seen), gr.update(choices=web.list_choices(user)),
                     frame, summary)
 
-        demo.load(on_load, [privacy_seen], [privacy_box, saved, ci_plot, ci_text])
+        demo.load(on_load, [privacy_seen], [privacy_box, saved, ci_plot, ci_text],
+                  api_visibility=UI_ONLY)
         privacy_ok.click(lambda: (True, gr.update(visible=False)), None,
-                         [privacy_seen, privacy_box])
+                         [privacy_seen, privacy_box], api_visibility=UI_ONLY)
 
         session_outputs = [chat, state, stage, sources, plan, help_md, quick, status, box]
 
@@ -287,14 +300,15 @@ def build(web: WebSessions) -> gr.Blocks:
                 return (gr.skip(),) * len(session_outputs)
             return pack(v)
 
-        resume_btn.click(on_resume, [saved, state], session_outputs)
+        resume_btn.click(on_resume, [saved, state], session_outputs, api_visibility=UI_ONLY)
 
         def on_new(st, reg, request: gr.Request):
             v = web.new_session(reg)
             return (*pack(v), gr.update(choices=web.list_choices(web.user_of(request))),
                     gr.update(value=None, visible=False), gr.update(open=True))
 
-        new_btn.click(on_new, [state, region], [*session_outputs, saved, export_file, ci_box])
+        new_btn.click(on_new, [state, region], [*session_outputs, saved, export_file, ci_box],
+                      api_visibility=UI_ONLY)
 
         def on_export(st, kind, request: gr.Request):
             try:
@@ -304,10 +318,12 @@ def build(web: WebSessions) -> gr.Blocks:
                 return gr.skip()
             return gr.update(value=path, visible=True)
 
-        export_btn.click(on_export, [state, fmt], export_file)
+        export_btn.click(on_export, [state, fmt], export_file, api_visibility=UI_ONLY)
 
-        delete_btn.click(lambda: gr.update(visible=True), None, confirm_row)
-        confirm_no.click(lambda: gr.update(visible=False), None, confirm_row)
+        delete_btn.click(lambda: gr.update(visible=True), None, confirm_row,
+                         api_visibility=UI_ONLY)
+        confirm_no.click(lambda: gr.update(visible=False), None, confirm_row,
+                         api_visibility=UI_ONLY)
 
         def on_delete(st, reg, request: gr.Request):
             user = web.user_of(request)
@@ -321,7 +337,8 @@ def build(web: WebSessions) -> gr.Blocks:
                     gr.update(value=None, visible=False), gr.update(visible=False))
 
         confirm_yes.click(on_delete, [state, region],
-                          [*session_outputs, saved, export_file, confirm_row])
+                          [*session_outputs, saved, export_file, confirm_row],
+                          api_visibility=UI_ONLY)
     return demo
 
 
