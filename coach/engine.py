@@ -160,6 +160,53 @@ class Coach:
         return None
 
     # ---- sessions ---------------------------------------------------------------------
+    # ---- what the web app and the API need, so they never reach into the store -------------
+    def list_sessions(self, limit: int = 50) -> list[Any]:
+        """Saved sessions, newest first."""
+        return self.store.list_sessions(limit=limit)
+
+    def session(self, session_id: str) -> Any:
+        """One saved session (SessionNotFound if there is none)."""
+        return self.store.get_session(session_id)
+
+    def history(self, session_id: str) -> list[Any]:
+        """Every turn of a session, in order."""
+        return self.store.turns(session_id)
+
+    def plan(self, session_id: str) -> Any:
+        """The session's plan, or None."""
+        return self.store.get_plan(session_id)
+
+    def set_session_region(self, session_id: str, region: str) -> None:
+        self.store.update_session(session_id, region=normalise_region(region))
+
+    def export(self, session_id: str, fmt: str = "md") -> str:
+        """The whole session as Markdown or JSON."""
+        return self.store.export(session_id, fmt)
+
+    def delete(self, session_id: str) -> None:
+        """Delete a session and everything kept with it."""
+        self.store.delete_session(session_id)
+
+    def add_checkin(self, session_id: str, rating: int) -> Any:
+        return self.store.add_checkin(session_id, rating)
+
+    def checkins(self, limit: int = 100) -> list[Any]:
+        return self.store.checkins(limit=limit)
+
+    def card(self, card_id: str) -> Any:
+        """A guidance card by id (None when unknown or the index is unavailable)."""
+        try:
+            return self.index.card(card_id)
+        except Exception:  # noqa: BLE001 - a missing card must not break a page
+            return None
+
+    def owners(self) -> Any:
+        """Who owns which session in the web app (kept in the session database)."""
+        from .web.auth import StoreOwners
+
+        return StoreOwners(self.store)
+
     def referral_counts(self) -> list[dict[str, Any]]:
         """Anonymous crisis-referral counts per month, category and level (no identifiers)."""
         return self.store.referral_counts()

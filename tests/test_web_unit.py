@@ -397,3 +397,17 @@ def test_ui_only_events_are_not_part_of_any_api(ready_index):
     info = demo.get_api_info()
     assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
     coach.close()
+
+
+def test_the_web_layer_talks_only_to_the_coach():
+    """The page and the API are a shell over `Coach`: no store, no index of their own."""
+    import re
+
+    from conftest import ROOT
+
+    found = []
+    for path in sorted((ROOT / "coach" / "web").glob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"coach\.(store|index)\b|from \.\.(store|retrieval) import", line):
+                found.append(f"{path.name}:{n}: {line.strip()}")
+    assert found == []

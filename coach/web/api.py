@@ -154,7 +154,7 @@ def router(web: WebSessions, check: Callable[[str, str], bool] | None,
             sid = owned(session_id, user)
             if format not in ("md", "json"):
                 raise ApiError(400, "The export format is md or json.")
-            text = await anyio.to_thread.run_sync(web.coach.store.export, sid, format)
+            text = await anyio.to_thread.run_sync(web.coach.export, sid, format)
             media = "application/json" if format == "json" else "text/markdown"
             return PlainTextResponse(text, media_type=f"{media}; charset=utf-8")
         return await guarded(go)
@@ -164,7 +164,7 @@ def router(web: WebSessions, check: Callable[[str, str], bool] | None,
         async def go():
             user = caller(request)
             sid = owned(session_id, user)
-            await anyio.to_thread.run_sync(web.coach.store.delete_session, sid)
+            await anyio.to_thread.run_sync(web.coach.delete, sid)
             web.owners.forget(sid)
             return {"deleted": True}
         return await guarded(go)

@@ -256,7 +256,7 @@ def build(web: WebSessions) -> gr.Blocks:
             st = dict(st or new_state())
             st["region"] = reg
             if st.get("session"):
-                web.coach.store.update_session(st["session"], region=reg)
+                web.coach.set_session_region(st["session"], reg)
             return web.help_markdown(reg), st
 
         region.change(on_region, [region, state], [help_md, state], show_progress="hidden",

@@ -22,7 +22,6 @@ from ..errors import CoachError
 from ..safety import resources as res
 from ..settings import settings
 from . import view
-from .auth import StoreOwners
 
 log = logging.getLogger("coach.web")
 SLOW_MESSAGE = ("This is taking longer than usual. Your message is saved; the reply will "
@@ -75,7 +74,7 @@ class WebSessions:
                  owners: Any = None, region: str | None = None) -> None:
         self.coach = coach
         self.login_required = login_required
-        self.owners = owners or StoreOwners(coach.store)
+        self.owners = owners or coach.owners()
         self.region = res.normalise_region(region or getattr(coach, "region", None))
         self.export_dir = _private_dir("web") / "exports"
         self.export_dir.mkdir(mode=0o700, exist_ok=True)
@@ -95,7 +94,7 @@ class WebSessions:
 
     def list_choices(self, user: str) -> list[tuple[str, str]]:
         """Saved sessions this login may resume, newest first, as (label, id)."""
-        infos = self.coach.store.list_sessions(limit=200)
+        infos = self.coach.list_sessions(limit=200)
         if self.login_required:
             mine = self.owners.owned_by(user)
             infos = [i for i in infos if i.id in mine]
@@ -156,7 +155,7 @@ class WebSessions:
 
     def sources_markup(self, sources: list[dict[str, Any]]) -> str:
         """Expandable cards behind the last reply."""
-        return view.sources_html(sources, self.coach.index.card)
+        return view.sources_html(sources, self.coach.card)
 
     # ---- sessions -------------------------------------------------------------------------
     def _ensure_session(self, state: dict[str, Any], user: str, region: str | None,
@@ -177,11 +176,11 @@ class WebSessions:
             raise CoachError("Choose a saved session from the list first.")
         if not self.may_use(session_id, user):
             raise NotYours("That session belongs to another login.")
-        session = self.coach.store.get_session(session_id)
-        turns = self.coach.store.turns(session_id)
+        session = self.coach.session(session_id)
+        turns = self.coach.history(session_id)
         state = {**new_state(), "session": session_id, "region": session.region}
         last = next((t for t in reversed(turns) if t.role == "assistant"), None)
-        plan = self.coach.store.get_plan(session_id)
+        plan = self.coach.plan(session_id)
         return TurnView(
             chat=view.history_messages(turns), state=state,
             stage=self.stage_markdown(session.stage),
@@ -201,7 +200,7 @@ class WebSessions:
         sid = self._check(state, user)
         if not sid:
             raise CoachError("There is no saved session open here to delete.")
-        self.coach.store.delete_session(sid)
+        self.coach.delete(sid)
         self.owners.forget(sid)
         for path in self.export_dir.glob(f"trust-coach-{sid}.*"):
             path.unlink(missing_ok=True)
@@ -214,7 +213,7 @@ class WebSessions:
             raise CoachError("There is nothing to export yet: start a conversation first.")
         fmt = "json" if str(fmt).lower().startswith("j") else "md"
         self._prune_exports()
-        text = self.coach.store.export(sid, fmt)
+        text = self.coach.export(sid, fmt)
         path = self.export_dir / f"trust-coach-{sid}.{fmt}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -243,12 +242,12 @@ class WebSessions:
         chat = list(chat or [])
         state = dict(state or new_state())
         sid = self._ensure_session(state, user, region, remember, chat)
-        self.coach.store.add_checkin(sid, value)
+        self.coach.add_checkin(sid, value)
         return chat, state
 
     def checkin_rows(self, user: str) -> list[dict[str, Any]]:
         """Ratings across this login's sessions, oldest first."""
-        rows = self.coach.store.checkins(limit=100)
+        rows = self.coach.checkins(limit=100)
         if self.login_required:
             mine = self.owners.owned_by(user)
             rows = [c for c in rows if c.session_id in mine]
@@ -304,7 +303,7 @@ class WebSessions:
         if result.notice:
             warnings.append(result.notice.strip("() "))
         urgent = result.resources if result.referral and result.resources else None
-        session = self.coach.store.get_session(result.session)
+        session = self.coach.session(result.session)
         return TurnView(
             chat=chat, state=state, stage=self.stage_markdown(result.stage),
             sources=self.sources_markup(result.sources),
