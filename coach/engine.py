@@ -15,7 +15,7 @@ import time
 from typing import Any, Iterator
 
 from . import compose
-from .errors import CoachError, IndexUnavailable
+from .errors import CoachError, IndexUnavailable, InputError
 from .flow import (
     COACHING_STAGES,
     SessionState,
@@ -206,6 +206,24 @@ class Coach:
         from .web.auth import StoreOwners
 
         return StoreOwners(self.store)
+
+    def feedback(self, session_id: str, value: str | None, *, turn_idx: int | None = None,
+                 reply_text: str | None = None) -> int:
+        """Keep what the person thought of a reply, found by its turn or its text; returns the
+        turn idx. Stored on this machine with the session, in exports, never sent anywhere."""
+        if turn_idx is None:
+            wanted = " ".join((reply_text or "").split())
+            for t in reversed(self.store.turns(session_id)):
+                if t.role == "assistant" and " ".join(t.text.split()) == wanted:
+                    turn_idx = t.idx
+                    break
+            else:
+                raise InputError("That reply isn't part of this conversation.")
+        self.store.set_feedback(session_id, turn_idx, value)
+        return turn_idx
+
+    def feedback_summary(self) -> list[dict[str, Any]]:
+        return self.store.feedback_summary()
 
     def referral_counts(self) -> list[dict[str, Any]]:
         """Anonymous crisis-referral counts per month, category and level (no identifiers)."""

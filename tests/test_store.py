@@ -380,3 +380,28 @@ def test_session_owners_live_in_the_database_and_go_with_the_session(tmp_path):
     store.delete_session(a.id)
     assert other_process.get_owner(a.id) is None
     assert other_process.sessions_owned_by("ann") == set()
+
+
+def test_feedback_is_kept_per_reply_exported_and_deleted_with_the_session(tmp_path):
+    import json as _json
+
+    from coach.errors import InputError
+    from coach.store import SessionStore
+
+    store = SessionStore(f"sqlite:///{tmp_path / 'f.db'}")
+    s = store.create_session(title="t")
+    store.add_assistant_turn(s.id, "Welcome")
+    store.add_user_turn(s.id, "hello")
+    reply = store.add_assistant_turn(s.id, "That sounds hard.", backend="local")
+    store.set_feedback(s.id, reply.idx, "Dislike")
+    store.set_feedback(s.id, reply.idx, "Didn't answer my question")  # the latest wins
+    assert store.feedback(s.id) == {reply.idx: "Didn't answer my question"}
+    with pytest.raises(InputError):
+        store.set_feedback(s.id, 1, "Like")  # the person's own message
+    doc = _json.loads(store.export(s.id, "json"))
+    assert doc["turns"][reply.idx]["feedback"] == "Didn't answer my question"
+    assert "Your feedback: Didn't answer my question" in store.export(s.id, "md")
+    assert store.feedback_summary()[0]["backend"] == "local"
+    store.delete_session(s.id)
+    assert store.feedback_summary() == []
+    store.close()

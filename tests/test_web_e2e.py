@@ -331,3 +331,15 @@ def test_enter_sends_and_shift_enter_adds_a_line(browser, server, size):
         pg.screenshot(path=str(ARTIFACTS / f"web-enter-{size[0]}x{size[1]}.png"), full_page=True)
     finally:
         ctx.close()
+
+
+def test_a_reply_can_be_liked_or_disliked_and_the_feedback_is_kept(page, server):
+    send(page, "My boyfriend hides his phone and I feel sick about it.")
+    page.locator("#coach-chat .message-row").last.hover()
+    page.locator("#coach-chat button[aria-label='Dislike']").last.click()
+    page.wait_for_timeout(1500)
+    out = subprocess.run([COACH, "eval", "feedback", "--json"], capture_output=True, text=True,
+                         timeout=120, env=child_env(COACH_HOME=str(server["home"])))
+    report = json.loads(out.stdout)["feedback"]
+    assert report["rated"] >= 1 and report["by_value"].get("Dislike", 0) >= 1, out.stderr
+    assert report["by_backend"]["scripted"]["Dislike"] >= 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 SUITES = ["retrieval", "screening", "conversations", "redteam", "calibration", "listening",
-          "rubric"]
+          "rubric", "feedback"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +52,8 @@ def _brief(results: dict[str, Any]) -> dict[str, Any]:
             out[name] = {p: {k: v for k, v in r.items() if k != "rows"} for p, r in res.items()}
         elif name == "calibration":
             out[name] = {k: v for k, v in res.items() if k not in ("rows",)}
+        elif name == "feedback":
+            out[name] = res
         elif name == "rubric":
             out[name] = {part: {"cases": r["cases"], "dimensions": r["dimensions"],
                                 **({"judge": r["judge"]} if "judge" in r else {})}
@@ -89,6 +91,12 @@ def _print_summary(results: dict[str, Any], paths: dict[str, Path]) -> None:
               f"{r['reasked_facts']}  wrong-audience citations {r['wrong_audience_citations']}  "
               f"identity honest {r['identity_honest']}/{r['identity_questions']}  most common "
               f"opener {r['top_opener_share']:.0%}  reading intent {r['reading_intent_accuracy']:.2f}")
+    if "feedback" in s:
+        f = s["feedback"]
+        rate = "n/a" if f["like_rate"] is None else f"{f['like_rate']:.0%}"
+        print(f"feedback ({f['rated']} replies rated on this machine): liked {f['liked']}, "
+              f"not liked {f['disliked']} (like rate {rate}); "
+              + ", ".join(f"{k} {v}" for k, v in f["by_value"].items()))
     for part, r in s.get("rubric", {}).items():
         print(f"rubric on {part} ({r['cases']} labelled conversations), harm found "
               "(precision / recall):")

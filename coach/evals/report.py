@@ -175,6 +175,17 @@ def markdown(results: dict[str, Any]) -> str:
             fails = _failures(entry, system)
             if fails:
                 lines += [f"Failures, {system}:", "", *(f"- {f}" for f in fails), ""]
+    if "feedback" in suites:
+        f = suites["feedback"]
+        lines += ["## Feedback from people (this machine)", "",
+                  f"{f['rated']} replies rated; liked {f['liked']}, not liked {f['disliked']} "
+                  f"(like rate {_pct(f['like_rate'])}). Counts only; no message text.", ""]
+        if f["by_value"]:
+            lines += [_md_table(["feedback", "replies"],
+                                [[k, str(v)] for k, v in sorted(f["by_value"].items())]), ""]
+            rows = [[b, ", ".join(f"{k} {v}" for k, v in vals.items())]
+                    for b, vals in sorted(f["by_backend"].items())]
+            lines += [_md_table(["written by", "feedback"], rows), ""]
     for part, r in suites.get("rubric", {}).items():
         lines += [f"## Safety rubric validated on {part} ({r['cases']} labelled conversations)",
                   "", "Harm found (`not_met`) against the frozen labels; verdicts agree = the "

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from ..errors import InputError
 
 SUITES = ["retrieval", "screening", "conversations", "redteam"]
-EXTRA_SUITES = ["calibration", "listening", "rubric"]
+EXTRA_SUITES = ["calibration", "listening", "rubric", "feedback"]
 Progress = Callable[[str], None]
 
 
@@ -132,6 +132,9 @@ def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, A
                                 style=opts.style, rubric_judge=rubric_judge)
         results["transcripts"] = {"file": str(opts.transcripts), "summary": got["summary"]}
         results["conversations"] = got["conversations"]
+    if "feedback" in opts.suites:
+        say("feedback: reading what people said about replies on this machine")
+        results["suites"]["feedback"] = feedback_report()
     if "rubric" in opts.suites:
         from .rubric import run_validation
 
@@ -170,6 +173,31 @@ def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, A
     results["meta"]["seconds"] = round(time.time() - started, 1)
     results["meta"]["grounding_threshold"] = _threshold()
     return results
+
+
+def feedback_report() -> dict[str, Any]:
+    """Likes, dislikes and reasons people gave in the web app, by backend and stage (counts
+    only: no message text leaves the store)."""
+    from ..store import SessionStore
+
+    store = SessionStore()
+    try:
+        rows = store.feedback_summary()
+    finally:
+        store.close()
+    by_value: dict[str, int] = {}
+    by_backend: dict[str, dict[str, int]] = {}
+    by_stage: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_value[r["value"]] = by_value.get(r["value"], 0) + 1
+        for table, key in ((by_backend, r["backend"]), (by_stage, r["stage"])):
+            slot = table.setdefault(key or "unknown", {})
+            slot[r["value"]] = slot.get(r["value"], 0) + 1
+    rated = len(rows)
+    liked = by_value.get("Like", 0)
+    return {"rated": rated, "liked": liked, "disliked": rated - liked,
+            "like_rate": liked / rated if rated else None, "by_value": by_value,
+            "by_backend": by_backend, "by_stage": by_stage}
 
 
 def versions() -> dict[str, str]:

@@ -49,7 +49,8 @@ def to_json(snapshot) -> str:
         "turns": [
             {"idx": t.idx, "role": t.role, "text": t.text, "stage": t.stage,
              "status": t.status, "created_at": _iso(t.created_at), "sources": t.sources,
-             "safety": t.safety, "backend": t.backend}
+             "safety": t.safety, "backend": t.backend,
+             **({"feedback": snapshot.feedback[t.idx]} if t.idx in snapshot.feedback else {})}
             for t in snapshot.turns
         ],
         "plan": None if snapshot.plan is None else {
@@ -88,6 +89,8 @@ def to_markdown(snapshot) -> str:
     for t in snapshot.turns:
         out += [f"**{_SPEAKER.get(t.role, t.role)}** · {_when(t.created_at)}", ""]
         out += [_quote(t.text), ""]
+        if t.idx in getattr(snapshot, "feedback", {}):
+            out += [f"_Your feedback: {snapshot.feedback[t.idx]}_", ""]
         if t.role == "user" and t.status in _STATUS_NOTE:
             out += [f"_{_STATUS_NOTE[t.status]}_", ""]
         sources = _source_lines(t.sources)

@@ -176,12 +176,31 @@ def _m0004_referral_counts(conn: Connection) -> None:
     md.tables["referral_counts"].create(conn)
 
 
+def _v5_tables(md: MetaData) -> None:
+    """Added in 0005: what the person thought of a reply (like, dislike or a reason), per turn."""
+    Table(
+        "feedback", md,
+        Column("session_id", String(64), _fk(), primary_key=True),
+        Column("turn_idx", Integer, primary_key=True),
+        Column("value", String(80), nullable=False),
+        _now_col("created_at"),
+    )
+
+
+def _m0005_feedback(conn: Connection) -> None:
+    md = MetaData()
+    _v1_tables(md)  # for the foreign key target
+    _v5_tables(md)
+    md.tables["feedback"].create(conn)
+
+
 # Order matters and names are forever: they are what the `migrations` table records.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_session_state", _m0002_session_state),
     ("0003_session_owners", _m0003_session_owners),
     ("0004_referral_counts", _m0004_referral_counts),
+    ("0005_feedback", _m0005_feedback),
 ]
 
 _bookkeeping = MetaData()
@@ -197,6 +216,7 @@ _v1_tables(METADATA)
 _v2_tables(METADATA)
 _v3_tables(METADATA)
 _v4_tables(METADATA)
+_v5_tables(METADATA)
 TABLES = METADATA.tables
 
 

@@ -61,6 +61,8 @@ _summaries = TABLES["summaries"]
 _state = TABLES["session_state"]
 _owners = TABLES["session_owners"]
 _referrals = TABLES["referral_counts"]
+_feedback = TABLES["feedback"]
+FEEDBACK_MAX = 80
 
 
 class SessionNotFound(CoachError):
@@ -158,6 +160,7 @@ class Snapshot:
     checkins: list[Checkin] = field(default_factory=list)
     safety_events: list[SafetyEvent] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)
+    feedback: dict[int, str] = field(default_factory=dict)  # turn idx -> like/dislike/reason
 
 
 def new_session_id() -> str:
@@ -377,6 +380,40 @@ class SessionStore:
                 continue
         raise StoreError("Couldn't update the referral count; please try again.")
 
+    def set_feedback(self, session_id: str, turn_idx: int, value: str | None) -> None:
+        """What the person thought of one reply ("Like", "Dislike" or a reason); None clears."""
+        with write_tx(self._engine) as conn:
+            self._get_session(conn, session_id)
+            row = conn.execute(select(_turns.c.role).where(
+                (_turns.c.session_id == session_id) & (_turns.c.idx == turn_idx))).first()
+            if row is None or row.role != "assistant":
+                raise InputError("Feedback can only be given on one of the coach's replies.")
+            conn.execute(delete(_feedback).where(
+                (_feedback.c.session_id == session_id) & (_feedback.c.turn_idx == turn_idx)))
+            if value:
+                conn.execute(_feedback.insert().values(
+                    session_id=session_id, turn_idx=turn_idx,
+                    value=" ".join(str(value).split())[:FEEDBACK_MAX], created_at=_now()))
+
+    def feedback(self, session_id: str) -> dict[int, str]:
+        """{turn idx: value} for the session's replies that got feedback."""
+        with read_tx(self._engine) as conn:
+            rows = conn.execute(select(_feedback).where(_feedback.c.session_id == session_id))
+            return {r.turn_idx: r.value for r in rows}
+
+    def feedback_summary(self) -> list[dict[str, Any]]:
+        """Every piece of feedback with the backend and stage of the reply it is about (no
+        text), oldest first, for `coach eval feedback`."""
+        with read_tx(self._engine) as conn:
+            rows = conn.execute(
+                select(_feedback.c.value, _feedback.c.created_at, _turns.c.backend,
+                       _turns.c.stage)
+                .join(_turns, (_turns.c.session_id == _feedback.c.session_id)
+                      & (_turns.c.idx == _feedback.c.turn_idx))
+                .order_by(_feedback.c.created_at))
+            return [{"value": r.value, "backend": r.backend or "", "stage": r.stage or "",
+                     "created_at": _utc(r.created_at).isoformat()} for r in rows]
+
     def referral_counts(self) -> list[dict[str, Any]]:
         """Every month's crisis referrals by category and level, oldest month first."""
         with read_tx(self._engine) as conn:
@@ -474,6 +511,8 @@ class SessionStore:
                 checkins=[Checkin(r.session_id, r.rating, _utc(r.created_at)) for r in checkins],
                 safety_events=self._events(conn, session_id),
                 summaries=list(summaries.scalars()),
+                feedback={r.turn_idx: r.value for r in conn.execute(
+                    select(_feedback).where(_feedback.c.session_id == session_id))},
             )
 
     def export(self, session_id: str, fmt: str = "md") -> str:

@@ -14,6 +14,11 @@ from .handlers import TurnView, WebSessions, new_state
 
 # Leaving quickly: wipe what is on screen, replace this page in the history (Back does not
 # return here) and go to a neutral site. It runs in the browser only; the server sends nothing.
+# Thumbs up and down under every reply; the other options sit under the flag icon. Kept with
+# the session on this machine, in exports, and counted by `coach eval feedback`.
+FEEDBACK_OPTIONS = ("Like", "Dislike", "Didn't answer my question", "Felt robotic or repetitive",
+                    "Felt unsafe or wrong for me")
+
 # Events only the page itself may call: hidden from Gradio's API and refused to its clients.
 UI_ONLY = "private"
 
@@ -106,7 +111,7 @@ def build(web: WebSessions) -> gr.Blocks:
             with gr.Column(scale=3):
                 chat = gr.Chatbot(
                     label="Conversation", elem_id="coach-chat", height=480, buttons=["copy"],
-                    feedback_options=None, sanitize_html=True, autoscroll=True,
+                    feedback_options=FEEDBACK_OPTIONS, sanitize_html=True, autoscroll=True,
                     placeholder="Write whatever is on your mind: what happened, how you feel, "
                                 "or what you would like to change.")
                 status = gr.Markdown(web.status(), elem_id="coach-status")
@@ -251,6 +256,24 @@ def build(web: WebSessions) -> gr.Blocks:
             ev.then(**speak_args)
             ev.then(**after)
         quick.click(None, js=leave_js())
+
+        def on_like(st, data: gr.LikeData, request: gr.Request):
+            value = data.liked if isinstance(data.liked, str) else (
+                "Like" if data.liked else "Dislike")
+            content = data.value
+            if isinstance(content, dict):
+                content = content.get("value") or content.get("content") or ""
+            if isinstance(content, list):
+                content = " ".join(str(c.get("text", c)) if isinstance(c, dict) else str(c)
+                                   for c in content)
+            try:
+                web.feedback(st or {}, web.user_of(request), str(content), value)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                return
+            gr.Info("Thank you: your feedback is saved with this conversation.")
+
+        chat.like(on_like, [state], None, api_visibility=UI_ONLY, show_progress="hidden")
 
         def on_region(reg, st):
             st = dict(st or new_state())

@@ -126,6 +126,15 @@ class WebSessions:
         return view.help_panel(title, res.emergency_number(code), seen.values(), urgent or [],
                                heading=heading)
 
+    def feedback(self, state: dict[str, Any], user: str, reply_text: str, value: str) -> int:
+        """Keep a like, dislike or reason for one of this session's replies."""
+        sid = state.get("session")
+        if not sid:
+            raise CoachError("There is no conversation here to give feedback on yet.")
+        if not self.may_use(sid, user):
+            raise NotYours("That session belongs to another login.")
+        return self.coach.feedback(sid, value, reply_text=reply_text)
+
     def protocol_markdown(self) -> str:
         """The published crisis protocol, with this installation's anonymous referral count."""
         from ..config import data_dir
