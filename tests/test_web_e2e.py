@@ -343,3 +343,28 @@ def test_a_reply_can_be_liked_or_disliked_and_the_feedback_is_kept(page, server)
     report = json.loads(out.stdout)["feedback"]
     assert report["rated"] >= 1 and report["by_value"].get("Dislike", 0) >= 1, out.stderr
     assert report["by_backend"]["scripted"]["Dislike"] >= 1
+
+
+def test_an_empty_chat_offers_starters_that_send_when_tapped(browser, server):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        pg.goto(server["url"])
+        pg.wait_for_selector("#coach-input textarea")
+        starter = pg.locator("#coach-chat").get_by_text("I broke my partner's trust and I want "
+                                                         "to repair it.")
+        starter.click()
+        rows = pg.locator("#coach-chat .message-row")
+        deadline = time.monotonic() + 30
+        def replied() -> bool:
+            n = rows.count()
+            return n >= 2 and "repair it" not in rows.nth(n - 1).inner_text() and bool(
+                rows.nth(n - 1).inner_text().strip())
+        while time.monotonic() < deadline and not replied():
+            pg.wait_for_timeout(300)
+        chat = pg.locator("#coach-chat").inner_text()
+        assert "I broke my partner's trust and I want to repair it." in chat
+        assert replied()  # the coach answered the starter
+    finally:
+        ctx.close()

@@ -19,6 +19,14 @@ from .handlers import TurnView, WebSessions, new_state
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Didn't answer my question", "Felt robotic or repetitive",
                     "Felt unsafe or wrong for me")
 
+# Ways in for an empty chat, one for each kind of person the coach is for.
+STARTERS = (
+    "My partner broke my trust and I don't know how to move forward.",
+    "I broke my partner's trust and I want to repair it.",
+    "I keep doubting my partner even though nothing has happened.",
+    "What can you help with, and what can't you?",
+)
+
 # Events only the page itself may call: hidden from Gradio's API and refused to its clients.
 UI_ONLY = "private"
 
@@ -112,6 +120,7 @@ def build(web: WebSessions) -> gr.Blocks:
                 chat = gr.Chatbot(
                     label="Conversation", elem_id="coach-chat", height=480, buttons=["copy"],
                     feedback_options=FEEDBACK_OPTIONS, sanitize_html=True, autoscroll=True,
+                    examples=[{"text": t} for t in STARTERS],
                     placeholder="Write whatever is on your mind: what happened, how you feel, "
                                 "or what you would like to change.")
                 status = gr.Markdown(web.status(), elem_id="coach-status")
@@ -205,6 +214,10 @@ def build(web: WebSessions) -> gr.Blocks:
             except CoachError as exc:
                 gr.Warning(str(exc))
 
+        def on_starter(history, st, reg, rem, data: gr.SelectData, request: gr.Request):
+            value = data.value if isinstance(data.value, dict) else {"text": data.value}
+            yield from on_send(str(value.get("text") or ""), history, st, reg, rem, request)
+
         def on_voice(audio, history, st, reg, rem, request: gr.Request):
             if not audio or (st and st.get("audio") == audio):
                 # nothing new: a cleared recorder, or one recording reported by two events
@@ -274,6 +287,10 @@ def build(web: WebSessions) -> gr.Blocks:
             gr.Info("Thank you: your feedback is saved with this conversation.")
 
         chat.like(on_like, [state], None, api_visibility=UI_ONLY, show_progress="hidden")
+        starter = chat.example_select(on_starter, [chat, state, region, remember], turn_outputs,
+                                      api_visibility=UI_ONLY)
+        starter.then(**speak_args)
+        starter.then(**after)
 
         def on_region(reg, st):
             st = dict(st or new_state())
