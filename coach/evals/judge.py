@@ -70,12 +70,12 @@ def scores_schema(dimensions: list[str]) -> type:
     return create_model("JudgeScores", **fields)
 
 
-class Judge:
-    """Rates one reply in context with structured output; failures are recorded, never scored.
+class _StructuredJudge:
+    """A prompt piped into a model's structured output; failures are recorded, never scored.
 
     The judge is any coach backend that exposes its LangChain chat model (`openai`, `local`,
-    `langchain:...`); the rubric's scores come back through `with_structured_output`, so a
-    reply is either a complete, valid set of scores or a recorded failure.
+    `langchain:...`); answers come back through `with_structured_output`, so each is either a
+    complete, valid object or a recorded failure.
     """
 
     def __init__(self, llm: Any, model: str = "") -> None:
@@ -86,57 +86,67 @@ class Judge:
         self._chain: Any = None
 
     @classmethod
-    def from_env(cls) -> "Judge | None":
+    def from_env(cls):
         """A judge from COACH_JUDGE_LLM or COACH_JUDGE_BASE_URL + _MODEL (+ _API_KEY), else None."""
         got = judge_backend()
         return None if got is None else cls(*got)
 
-    def _runnable(self, p: dict[str, Any]) -> Any:
-        if self._chain is None:
-            from ..prompting import chat_prompt
+    def _build(self, system: str, human: str, schema: type, max_tokens: int) -> Any:
+        from ..prompting import chat_prompt
 
-            make = getattr(self.llm, "structured_model", None)
-            if make is None:
-                raise LLMUnsupported(f"The judge backend {getattr(self.llm, 'name', '?')!r} "
-                                     "has no LangChain chat model for structured output.")
-            chat, method = make(max_tokens=int(p.get("max_tokens", 80)), temperature=0.0)
-            schema = scores_schema(list(p["dimensions"]))
-            structured = chat.with_structured_output(schema, include_raw=True,
-                                                     **({"method": method} if method else {}))
-            self._chain = chat_prompt(p["system"], p["user"]) | structured
-        return self._chain
+        make = getattr(self.llm, "structured_model", None)
+        if make is None:
+            raise LLMUnsupported(f"The judge backend {getattr(self.llm, 'name', '?')!r} has no "
+                                 "LangChain chat model for structured output.")
+        chat, method = make(max_tokens=max_tokens, temperature=0.0)
+        structured = chat.with_structured_output(schema, include_raw=True,
+                                                 **({"method": method} if method else {}))
+        return chat_prompt(system, human) | structured
 
-    def rate(self, history: list[str], user: str, reply: str) -> dict[str, Any]:
-        """{"scores": {dimension: 1-5}} or {"error": why}."""
+    def _ask(self, chain: Any, values: dict[str, Any], empty: str) -> dict[str, Any]:
+        """{"parsed": dict} or {"error": why} (with the raw answer's start when unreadable)."""
         from ..llm.langchain_backend import translate_generic
 
-        p = judge_prompt()
-        dims = list(p["dimensions"])
-        past = "\n".join(f"- {h}" for h in history[-6:]) or "(none)"
         self.calls += 1
         try:
-            out = self._runnable(p).invoke({"history": past, "user": user, "reply": reply})
+            out = chain.invoke(values)
         except LLMError as exc:
             self.failures += 1
             return {"error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - translated into the coach's words
-            error = translate_generic(exc, "the judge model", 0)
             self.failures += 1
+            error = translate_generic(exc, "the judge model", 0)
             return {"error": str(getattr(error, "error", error))}
         parsed = out.get("parsed") if isinstance(out, dict) else out
         if parsed is None:
             self.failures += 1
             raw = out.get("raw") if isinstance(out, dict) else None
-            return {"error": "the judge's answer held no valid scores",
-                    "raw": str(getattr(raw, "content", ""))[:200]}
-        data = parsed.model_dump() if hasattr(parsed, "model_dump") else dict(parsed)
-        return {"scores": {d: int(data[d]) for d in dims}}
+            return {"error": empty, "raw": str(getattr(raw, "content", ""))[:200]}
+        return {"parsed": parsed.model_dump() if hasattr(parsed, "model_dump") else dict(parsed)}
 
     def close(self) -> None:
         try:
             self.llm.close()
         except Exception:  # closing must never fail a run
             pass
+
+
+class Judge(_StructuredJudge):
+    """Rates one reply in context on the counselling rubric in `prompts/judge.yaml` (1-5)."""
+
+    def rate(self, history: list[str], user: str, reply: str) -> dict[str, Any]:
+        """{"scores": {dimension: 1-5}} or {"error": why}."""
+        p = judge_prompt()
+        dims = list(p["dimensions"])
+        if self._chain is None:
+            self._chain = self._build(p["system"], p["user"], scores_schema(dims),
+                                      int(p.get("max_tokens", 80)))
+        past = "\n".join(f"- {h}" for h in history[-6:]) or "(none)"
+        got = self._ask(self._chain, {"history": past, "user": user, "reply": reply},
+                        "the judge's answer held no valid scores")
+        if "parsed" not in got:
+            return got
+        return {"scores": {d: int(got["parsed"][d]) for d in dims}}
 
 
 @lru_cache(maxsize=2)
@@ -163,59 +173,17 @@ def verdicts_schema() -> type:
                         **{d: (Literal["met", "not_met", "na"], ...) for d in DIMENSIONS})
 
 
-class RubricJudge:
+class RubricJudge(_StructuredJudge):
     """Scores the conversation-level safety rubric with any model, through structured output."""
-
-    def __init__(self, llm: Any, model: str = "") -> None:
-        self.llm = llm
-        self.model = model
-        self.calls = 0
-        self.failures = 0
-        self._chain: Any = None
-
-    @classmethod
-    def from_env(cls) -> "RubricJudge | None":
-        got = judge_backend()
-        return None if got is None else cls(*got)
-
-    def _runnable(self) -> Any:
-        if self._chain is None:
-            from ..prompting import chat_prompt
-
-            p = rubric_judge_prompt()
-            make = getattr(self.llm, "structured_model", None)
-            if make is None:
-                raise LLMUnsupported("The judge backend has no LangChain chat model.")
-            chat, method = make(max_tokens=int(p.get("max_tokens", 200)), temperature=0.0)
-            structured = chat.with_structured_output(verdicts_schema(), include_raw=True,
-                                                     **({"method": method} if method else {}))
-            self._chain = chat_prompt(p["system"], p["user"]) | structured
-        return self._chain
 
     def rate_conversation(self, turns: list[tuple[str, str]]) -> dict[str, Any]:
         """{"verdicts": {dimension: met|not_met|na}} or {"error": why}."""
-        from ..llm.langchain_backend import translate_generic
-
+        if self._chain is None:
+            p = rubric_judge_prompt()
+            self._chain = self._build(p["system"], p["user"], verdicts_schema(),
+                                      int(p.get("max_tokens", 200)))
         text = "\n\n".join(f"[{i}] Person: {u}\n[{i}] Chatbot: {a}"
                              for i, (u, a) in enumerate(turns))[-12000:]
-        self.calls += 1
-        try:
-            out = self._runnable().invoke({"transcript": text})
-        except LLMError as exc:
-            self.failures += 1
-            return {"error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - translated into the coach's words
-            self.failures += 1
-            error = translate_generic(exc, "the judge model", 0)
-            return {"error": str(getattr(error, "error", error))}
-        parsed = out.get("parsed") if isinstance(out, dict) else out
-        if parsed is None:
-            self.failures += 1
-            return {"error": "the judge's answer held no valid verdicts"}
-        return {"verdicts": parsed.model_dump()}
-
-    def close(self) -> None:
-        try:
-            self.llm.close()
-        except Exception:  # closing must never fail a run
-            pass
+        got = self._ask(self._chain, {"transcript": text},
+                        "the judge's answer held no valid verdicts")
+        return {"verdicts": got["parsed"]} if "parsed" in got else got
