@@ -48,7 +48,18 @@ _ROLE_PATTERNS = [
         r"\b(he|she|they|my (partner|husband|wife|boyfriend|girlfriend|fianc[eé]e?|spouse|bf|gf))\s+"
         r"(has been |had been |was |is )?(cheated|cheating|lied|lying|had an? (\w+ )?affair|"
         r"(is|was) having an? (\w+ )?affair|betrayed|"
-        r"hid|hiding|kept|texting (his|her) ex|broke my trust|was unfaithful)", re.I)),
+        r"hid|hiding|kept|texting (his|her) ex|broke my trust|was unfaithful)"
+        # what they did, found out by the writer: "she never told me", "I found texts between
+        # my wife and her coworker", "he's been seeing someone"
+        r"|\b(he|she|they|my (partner|husband|wife|boyfriend|girlfriend|fianc[eé]e?|spouse|bf|gf))"
+        r"\s+(never|didn'?t|did not) (tell|told) me\b"
+        r"|\b(he|she|they)(('s| has| had| have)? been| was| were) (secretly )?(meeting|seeing|"
+        r"sleeping with|talking to|messaging|texting) (up )?(with )?(someone|another|her|him|an?|"
+        r"his|their)\b"
+        r"|\bi (found|saw|discovered|caught|read) (\w+ ){0,3}(messages|texts|photos|pictures|"
+        r"emails|dms|chats|an app) (between|from|to) (my|him|her|them)\b"
+        r"|\bi (found out|discovered|caught) (that )?(my (partner|husband|wife|boyfriend|"
+        r"girlfriend|fianc[eé]e?|spouse|bf|gf)|he|she)\b", re.I)),
     ("own_insecurity", re.compile(
         r"\b(hasn'?t done anything|never done anything|did nothing wrong|nothing happened|"
         r"my (own )?insecurit|i'?m (just )?insecure|my past|my ex (cheated|lied)|"

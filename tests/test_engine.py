@@ -345,3 +345,11 @@ def test_asking_for_a_diagnosis_gets_an_honest_no(coach, question):
     r = coach.reply(sid, question)
     assert "can't diagnose" in r.reply
     assert "disorder" not in r.reply.lower().replace(question.lower(), "")
+
+
+def test_the_hurt_partner_is_not_asked_who_broke_the_trust_after_saying_it(coach):
+    sid, _ = coach.start_session()
+    r = coach.reply(sid, "I found messages between my wife and her coworker. They've been "
+                         "meeting for lunch for months and she never told me.")
+    assert "whether the trust was broken by your partner, by you" not in r.reply
+    assert coach.session(sid).role == "hurt_partner"
