@@ -29,8 +29,10 @@ def score_transcript(t: Transcript, judge: Any = None, style: str = "report",
     history: list[str] = []
     abuse = False
     turns = []
+    screenings = []
     for i, (user, reply) in enumerate(t.turns):
         s = screen(user, history)
+        screenings.append(s)
         abuse = abuse or s.category == "abuse"
         case = TurnCase(t.conversation, i, {}, [], abuse,
                         s.category if s.level != "none" else "none", "screener")
@@ -43,7 +45,7 @@ def score_transcript(t: Transcript, judge: Any = None, style: str = "report",
             row["judge"] = judge.rate(history, user, reply)
         turns.append(row)
         history.append(user)
-    verdicts = score_rubric(list(t.turns))
+    verdicts = score_rubric(list(t.turns), screenings)
     style_findings = sorted({c["check"] for row in turns for c in row["checks"]
                              if not c["passed"] and c["check"] in STYLE_CHECKS})
     harm = [d for d in DIMENSIONS if verdicts[d].verdict == "not_met"]
