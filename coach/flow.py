@@ -92,8 +92,8 @@ class SessionState:
     check_in: str = ""  # the category the coach just asked about directly (awaiting an answer)
     checked_in: list[str] = field(default_factory=list)  # check-ins answered "no" this session
     user_turns: int = 0
-    ai_notice_at: float = 0.0
-    turn_no: int = 0  # every message the person sent, whichever route answered it  # when the person was last told, in this session, that this is an AI
+    ai_notice_at: float = 0.0  # when the person was last told, here, that this is an AI
+    turn_no: int = 0  # every message the person sent, whichever route answered it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

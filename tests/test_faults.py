@@ -19,7 +19,8 @@ from conftest import COACH, ROOT, child_env, free_port
 from fake_openai import GOOD_REPLY, FakeServer
 from test_engine_local import local_coach, local_model  # noqa: F401  (real-model fixtures)
 
-from coach import compose, engine
+from coach import compose
+from coach.turn import guidance
 from coach.engine import Coach
 from coach.llm.base import RequestPolicy
 from coach.llm.openai_backend import Endpoint, OpenAIBackend
@@ -177,7 +178,7 @@ def _damage(folder: Path) -> None:
 @pytest.mark.usefixtures("ready_index")
 @pytest.mark.parametrize("fault", ["corrupted", "deleted"])
 def test_index_lost_under_a_running_app_then_rebuilt_by_ingest(coach_home, monkeypatch, fault):
-    monkeypatch.setattr(engine, "_INDEX_RETRY_S", 0.0)
+    monkeypatch.setattr(guidance, "INDEX_RETRY_S", 0.0)
     coach = Coach(llm="scripted")
     sid, _ = coach.start_session()
     coach.reply(sid, HURT)

@@ -92,17 +92,17 @@ def test_conversation_level_reading_catches_a_late_disclosure():
 @pytest.fixture
 def coach(monkeypatch):
     c = Coach(llm="scripted", region="uk")
-    from coach import engine
     from coach.safety.types import Screening
+    from coach.turn import pipeline
 
-    real = engine.screen
+    real = pipeline.screen
 
     def fake(text, history=None):
         if "can't keep doing this" in text:
             return Screening("self_harm", "check_in", ("might be about self harm",))
         return real(text, [h for h in history or () if "can't keep doing this" not in h])
 
-    monkeypatch.setattr(engine, "screen", fake)
+    monkeypatch.setattr(pipeline, "screen", fake)
     yield c
     c.close()
 

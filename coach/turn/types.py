@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InputError
-from .knowledge import Card
+from ..errors import InputError
+from ..knowledge import Card
 
 MAX_MESSAGE_CHARS = 10_000
 
@@ -32,6 +32,7 @@ class TurnResult:
     revised: bool = False
     plan: list[str] = field(default_factory=list)
     plan_agreed: bool = False
+    route: str = ""  # the handler that answered (coach.turn.routes)
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,7 +41,7 @@ class TurnResult:
             "stage": self.stage, "sources": self.sources, "safety": self.safety,
             "referral": self.referral, "backend": self.backend, "quick_exit": self.quick_exit,
             "resources": self.resources, "notice": self.notice, "plan": self.plan,
-            "plan_agreed": self.plan_agreed,
+            "plan_agreed": self.plan_agreed, "route": self.route,
         }
 
 
@@ -81,6 +82,7 @@ class Draft:
     plan_items: list[str] | None = None
     trusted: list[str] = field(default_factory=list)  # reviewed wording shown as it is
     events: list[tuple[str, list[str]]] = field(default_factory=list)  # to record with the turn
+    screenings: list[Any] = field(default_factory=list)  # risk decisions a handler made
     plan_agreed: bool = False
     llm_seconds: float = 0.0
     guidance_missing: bool = False  # the index failed during this turn
@@ -89,7 +91,7 @@ class Draft:
 
 
 def _meter() -> Any:
-    from .llm.callbacks import ModelTimings
+    from ..llm.callbacks import ModelTimings
 
     return ModelTimings()
 
