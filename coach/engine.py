@@ -209,6 +209,49 @@ class Coach:
     def _respond(self, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
         yield from run_turn(self, session_id, text)
 
+    # ---- taking a message back ------------------------------------------------------------
+    def undo(self, session_id: str) -> str:
+        """Take back the person's last message and the reply to it; returns that message.
+
+        The turns are kept in the store, marked superseded (their safety events and referral
+        counts stay), and the session returns to where it was before the message: its state and
+        its plan. Safety memory is never rolled back: that abuse came up, or how far the
+        self-harm questions went, survives an undo, and screening still reads the message.
+        """
+        with self._lock(session_id):
+            return self._take_back(session_id)
+
+    def retry(self, session_id: str) -> Iterator[Delta | TurnResult]:
+        """A new reply to the last message (the old reply is kept, superseded)."""
+        with self._lock(session_id):
+            text = self._take_back(session_id)
+            yield from run_turn(self, session_id, text)
+
+    def edit(self, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
+        """Replace the last message with `text` and answer that instead."""
+        text = validate_message(text)
+        with self._lock(session_id):
+            self._take_back(session_id)
+            yield from run_turn(self, session_id, text)
+
+    def _take_back(self, session_id: str) -> str:
+        turns = self.store.turns(session_id)
+        last = next((t for t in reversed(turns) if t.role == "user"), None)
+        if last is None:
+            raise InputError("There is no message to take back yet.")
+        if last.state_before is None:
+            raise InputError("That message was sent with an older version of Trust Coach and "
+                             "can't be taken back.")
+        now = SessionState.from_dict(self.store.get_state(session_id))
+        before = SessionState.from_dict(last.state_before)
+        before.abuse_raised = before.abuse_raised or now.abuse_raised
+        before.self_harm_step = max(before.self_harm_step, now.self_harm_step)
+        before.turn_no = now.turn_no  # replies keep varying their wording
+        before.ai_notice_at = now.ai_notice_at
+        self.store.supersede(session_id, last.idx, before.to_dict())
+        log.info("took back turn session=%s idx=%d", session_id, last.idx)
+        return last.text
+
     def store_description(self) -> str:
         """Where conversations are kept, in words (for 'who sees what I write?')."""
         if not getattr(self.store, "is_local", True):

@@ -194,6 +194,27 @@ def _m0005_feedback(conn: Connection) -> None:
     md.tables["feedback"].create(conn)
 
 
+def _v6_columns(md: MetaData) -> None:
+    """Added in 0006: undo, retry and edit. A superseded turn is kept (its safety events stay
+    with it) but is no longer part of the conversation; each user turn keeps the session state
+    from before it, so taking it back restores where the session was."""
+    turns = md.tables["turns"]
+    for column in _v6_new_columns():
+        turns.append_column(column)
+
+
+def _v6_new_columns() -> list[Column]:
+    return [Column("superseded", Boolean, nullable=False, server_default=text("false")),
+            Column("state_before", JSON, nullable=True)]
+
+
+def _m0006_turn_undo(conn: Connection) -> None:
+    for column in _v6_new_columns():
+        kind = column.type.compile(dialect=conn.dialect)
+        default = " NOT NULL DEFAULT false" if column.name == "superseded" else ""
+        conn.execute(text(f"ALTER TABLE turns ADD COLUMN {column.name} {kind}{default}"))
+
+
 # Order matters and names are forever: they are what the `migrations` table records.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
@@ -201,6 +222,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0003_session_owners", _m0003_session_owners),
     ("0004_referral_counts", _m0004_referral_counts),
     ("0005_feedback", _m0005_feedback),
+    ("0006_turn_undo", _m0006_turn_undo),
 ]
 
 _bookkeeping = MetaData()
@@ -217,6 +239,7 @@ _v2_tables(METADATA)
 _v3_tables(METADATA)
 _v4_tables(METADATA)
 _v5_tables(METADATA)
+_v6_columns(METADATA)
 TABLES = METADATA.tables
 
 

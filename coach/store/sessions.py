@@ -117,6 +117,8 @@ class Turn:
     backend: str | None
     created_at: datetime
     status: str
+    superseded: bool = False  # taken back (undo, retry, edit): kept, but not in the conversation
+    state_before: Any = None  # user turns: the session state before this message
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,8 @@ class SessionStore:
         """The most recently active sessions first, with their number of turns."""
         count = (
             select(func.count()).select_from(_turns)
-            .where(_turns.c.session_id == _sessions.c.id).scalar_subquery()
+            .where(_turns.c.session_id == _sessions.c.id, _turns.c.superseded.is_(False))
+            .scalar_subquery()
         )
         query = (
             select(_sessions.c.id, _sessions.c.created_at, _sessions.c.updated_at,
@@ -276,9 +279,11 @@ class SessionStore:
 
     # -- turns ---------------------------------------------------------------------------
     def add_user_turn(self, session_id: str, text: str, stage: str | None = None,
-                      safety: Any = None) -> Turn:
-        """Store what the person wrote, durably, as 'pending'. Call BEFORE the model runs."""
-        return self._add_turn(session_id, "user", text, stage, None, safety, None, "pending")
+                      safety: Any = None, state_before: Any = None) -> Turn:
+        """Store what the person wrote, durably, as 'pending'. Call BEFORE the model runs.
+        `state_before` (the session state before this message) lets it be taken back."""
+        return self._add_turn(session_id, "user", text, stage, None, safety, None, "pending",
+                              state_before)
 
     def add_assistant_turn(self, session_id: str, text: str, stage: str | None = None,
                            sources: Any = None, safety: Any = None,
@@ -300,25 +305,47 @@ class SessionStore:
             if done.rowcount == 0:
                 raise InputError(f"This session has no turn number {idx}.")
 
-    def turns(self, session_id: str) -> list[Turn]:
-        """Every turn of the session in order (SessionNotFound if it does not exist)."""
+    def turns(self, session_id: str, include_superseded: bool = False) -> list[Turn]:
+        """The conversation's turns in order (SessionNotFound if it does not exist); turns taken
+        back by undo, retry or edit only with include_superseded."""
         with read_tx(self._engine) as conn:
             self._get_session(conn, session_id)
-            return self._turns(conn, session_id)
+            return self._turns(conn, session_id, include_superseded)
+
+    def supersede(self, session_id: str, from_idx: int, state: dict[str, Any]) -> list[Turn]:
+        """Take back the turns from `from_idx` on (undo, retry, edit), in one transaction: they
+        are kept, marked superseded; the session state becomes `state` and the plan what that
+        state had offered. Returns the turns taken back."""
+        with write_tx(self._engine) as conn:
+            self._touch(conn, session_id)
+            gone = [t for t in self._turns(conn, session_id) if t.idx >= from_idx]
+            conn.execute(update(_turns).where(_turns.c.session_id == session_id,
+                                              _turns.c.idx >= from_idx)
+                         .values(superseded=True))
+            conn.execute(delete(_state).where(_state.c.session_id == session_id))
+            conn.execute(_state.insert().values(session_id=session_id, state=self._json(state),
+                                                updated_at=_now()))
+            conn.execute(delete(_plans).where(_plans.c.session_id == session_id))
+            if state.get("plan_offered"):
+                conn.execute(_plans.insert().values(
+                    session_id=session_id, items=self._json(list(state.get("plan_items", []))[:5]),
+                    agreed=bool(state.get("plan_agreed")), updated_at=_now()))
+        return gone
 
     @property
     def is_local(self) -> bool:
         """True when sessions live in a SQLite file on this machine (not a shared server)."""
         return is_sqlite(self._engine)
 
-    def recent_user_texts(self, session_id: str, limit: int, role: str = "user") -> list[str]:
+    def recent_user_texts(self, session_id: str, limit: int, role: str = "user",
+                          include_superseded: bool = False) -> list[str]:
         """The last `limit` messages the person (or, with role="assistant", the coach) wrote,
-        oldest first (bounded work per turn)."""
-        query = (
-            select(_turns.c.text).where(_turns.c.session_id == session_id,
-                                        _turns.c.role == role)
-            .order_by(_turns.c.idx.desc()).limit(max(0, int(limit)))
-        )
+        oldest first (bounded work per turn); taken-back ones only with include_superseded."""
+        query = select(_turns.c.text).where(_turns.c.session_id == session_id,
+                                            _turns.c.role == role)
+        if not include_superseded:
+            query = query.where(_turns.c.superseded.is_(False))
+        query = query.order_by(_turns.c.idx.desc()).limit(max(0, int(limit)))
         with read_tx(self._engine) as conn:
             self._get_session(conn, session_id)
             return list(reversed(conn.execute(query).scalars().all()))
@@ -522,7 +549,8 @@ class SessionStore:
         return render(self.snapshot(session_id), fmt)
 
     # -- internals -----------------------------------------------------------------------
-    def _add_turn(self, session_id, role, text, stage, sources, safety, backend, status) -> Turn:
+    def _add_turn(self, session_id, role, text, stage, sources, safety, backend, status,
+                  state_before=None) -> Turn:
         now = _now()
         with write_tx(self._engine) as conn:
             # Touching the session row first also locks it on PostgreSQL, so two writers to
@@ -538,6 +566,7 @@ class SessionStore:
                 session_id=session_id, idx=0 if last is None else last + 1, role=role,
                 text=self._text(text), stage=stage, sources=self._json(sources),
                 safety=self._json(safety), backend=backend, created_at=now, status=status,
+                state_before=None if state_before is None else self._json(state_before),
             )
             conn.execute(_turns.insert().values(**dataclasses.asdict(turn)))
             if role == "assistant":
@@ -569,11 +598,13 @@ class SessionStore:
         data["history_opt_in"] = bool(data["history_opt_in"])
         return Session(**data)
 
-    def _turns(self, conn, session_id: str) -> list[Turn]:
-        rows = conn.execute(
-            select(_turns).where(_turns.c.session_id == session_id).order_by(_turns.c.idx)
-        )
-        return [Turn(**{**r._asdict(), "created_at": _utc(r.created_at)}) for r in rows]
+    def _turns(self, conn, session_id: str, include_superseded: bool = False) -> list[Turn]:
+        query = select(_turns).where(_turns.c.session_id == session_id)
+        if not include_superseded:
+            query = query.where(_turns.c.superseded.is_(False))
+        rows = conn.execute(query.order_by(_turns.c.idx))
+        return [Turn(**{**r._asdict(), "created_at": _utc(r.created_at),
+                        "superseded": bool(r.superseded)}) for r in rows]
 
     def _plan(self, conn, session_id: str) -> Plan | None:
         row = conn.execute(select(_plans).where(_plans.c.session_id == session_id)).first()

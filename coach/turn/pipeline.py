@@ -88,13 +88,17 @@ def read_step(coach: Any, session_id: str, text: str) -> tuple[TurnContext, Any,
     store = coach.store
     session = store.get_session(session_id)
     region = normalise_region(session.region or coach.region)
-    state = SessionState.from_dict(store.get_state(session_id))
+    saved = store.get_state(session_id)
+    state = SessionState.from_dict(saved)
     said_region = detect_region(text) if state.user_turns < 6 else None
     if said_region and said_region != region:
         region = said_region
         store.update_session(session_id, region=region)
     past = store.recent_user_texts(session_id, _HISTORY_WINDOW)
-    screening = screen(text, past[-_HISTORY_FOR_SCREENING:])
+    # Screening also reads messages the person took back (undo, edit): risk once written is
+    # not forgotten because it was withdrawn.
+    said = store.recent_user_texts(session_id, _HISTORY_FOR_SCREENING, include_superseded=True)
+    screening = screen(text, said)
     current = screen(text)
     t_screen = time.perf_counter()
     last_reply = store.recent_user_texts(session_id, 1, role="assistant")
@@ -102,7 +106,8 @@ def read_step(coach: Any, session_id: str, text: str) -> tuple[TurnContext, Any,
     remember(state, reading)
     state.turn_no += 1
     user_turn = store.add_user_turn(session_id, text, stage=state.stage,
-                                    safety={**screening.to_dict(), "reading": reading.to_dict()})
+                                    safety={**screening.to_dict(), "reading": reading.to_dict()},
+                                    state_before=saved)
     if screening.category == "abuse" or current.category == "abuse":
         state.abuse_raised = True
     if screening.is_risk:
