@@ -200,14 +200,13 @@ class Coach:
         assert result is not None
         return result
 
-    def respond(self, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
-        """Stream the reply to one user message: Delta events, then the TurnResult."""
+    def respond(self, session_id: str, text: str,
+                stop: threading.Event | None = None) -> Iterator[Delta | TurnResult]:
+        """Stream the reply to one user message: Delta events, then the TurnResult. Set `stop`
+        to end a streaming reply early (the model stops; the turn is stored as stopped)."""
         text = validate_message(text)
         with self._lock(session_id):
-            yield from self._respond(session_id, text)
-
-    def _respond(self, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
-        yield from run_turn(self, session_id, text)
+            yield from run_turn(self, session_id, text, stop)
 
     # ---- taking a message back ------------------------------------------------------------
     def undo(self, session_id: str) -> str:
@@ -221,18 +220,20 @@ class Coach:
         with self._lock(session_id):
             return self._take_back(session_id)
 
-    def retry(self, session_id: str) -> Iterator[Delta | TurnResult]:
+    def retry(self, session_id: str,
+              stop: threading.Event | None = None) -> Iterator[Delta | TurnResult]:
         """A new reply to the last message (the old reply is kept, superseded)."""
         with self._lock(session_id):
             text = self._take_back(session_id)
-            yield from run_turn(self, session_id, text)
+            yield from run_turn(self, session_id, text, stop)
 
-    def edit(self, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
+    def edit(self, session_id: str, text: str,
+             stop: threading.Event | None = None) -> Iterator[Delta | TurnResult]:
         """Replace the last message with `text` and answer that instead."""
         text = validate_message(text)
         with self._lock(session_id):
             self._take_back(session_id)
-            yield from run_turn(self, session_id, text)
+            yield from run_turn(self, session_id, text, stop)
 
     def _take_back(self, session_id: str) -> str:
         turns = self.store.turns(session_id)

@@ -106,3 +106,47 @@ def test_a_question_no_card_answers_falls_to_coaching_and_says_so(coach, monkeyp
     sid, _ = coach.start_session()
     result = coach.reply(sid, "What could I say to him when I feel the panic coming?")
     assert result.route == coaching.NAME and result.reply
+
+
+def test_stop_ends_a_streaming_reply_and_the_model_stops(coach_home):
+    import threading
+
+    from coach.llm.fake import ScriptedLLM
+    from coach.turn import Delta
+
+    closed = threading.Event()
+
+    class Slow(ScriptedLLM):
+        def _stream(self, call):
+            try:
+                yield from super()._stream(call)
+            finally:
+                closed.set()  # the engine closed the model's stream
+
+    long = ("That sounds exhausting. Finding those messages can knock the ground out from under"
+            " you. Many people feel torn like this. It makes sense to go slowly. When the house"
+            " is quiet and everyone else is asleep, the same night plays again and again.")
+    c = Coach(llm=Slow([long] * 6), region="us", strategy="full")
+    sid, _ = c.start_session()
+    c.reply(sid, "My husband cheated on me last year with a coworker, it ended in March")
+    c.reply(sid, "I'm the one who was hurt. I still check his phone.")
+    closed.clear()
+    before = c.store.get_state(sid)
+    stop = threading.Event()
+    shown, result = "", None
+    for event in c.respond(sid, "I keep replaying the night I found out", stop):
+        if isinstance(event, Delta):
+            shown += event.text
+            stop.set()  # pressed as soon as the first words appear
+        else:
+            result = event
+    assert closed.is_set()
+    assert "You stopped this reply" in result.reply and "everyone else is asleep" not in shown
+    assert " ".join(shown.split()) == " ".join(result.reply.split())  # the streamed words add up
+    assert result.route.endswith("(stopped)")
+    stored = c.history(sid)
+    assert stored[-1].text == result.reply  # what was shown is what is kept
+    after = c.store.get_state(sid)
+    assert after["stage"] == before["stage"] and after["user_turns"] == before["user_turns"]
+    assert after["asked"] == before["asked"]
+    c.close()

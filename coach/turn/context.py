@@ -38,6 +38,7 @@ class TurnContext:
     check_in_answer: str = ""   # "yes", "no", "other" or "" when nothing was asked
     out: Draft = field(default_factory=lambda: Draft(stage="welcome"))
     route: str = ""
+    stop: Any = None            # a threading.Event the caller sets to stop a streaming reply
     _plan: TurnPlan | None = None
 
     @property

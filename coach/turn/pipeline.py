@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Iterator
 
@@ -46,10 +47,14 @@ ROLE_SWITCH = 2.0
 AI_REMINDER_S = 3 * 3600.0
 
 
-def run_turn(coach: Any, session_id: str, text: str) -> Iterator[Delta | TurnResult]:
-    """One turn, step by step; streams Delta events, then the TurnResult."""
+def run_turn(coach: Any, session_id: str, text: str,
+             stop: threading.Event | None = None) -> Iterator[Delta | TurnResult]:
+    """One turn, step by step; streams Delta events, then the TurnResult. Setting `stop` ends
+    a streaming reply at the next token: the model stops, what was shown is kept and said to
+    be stopped, and the session goes on from before the reply."""
     t0 = time.perf_counter()
     ctx, session, t_screen = read_step(coach, session_id, text)
+    ctx.stop = stop
     t_read = time.perf_counter()
     yield from respond_step(coach, ctx)
     t_reply = time.perf_counter()
@@ -154,10 +159,17 @@ def respond_step(coach: Any, ctx: TurnContext) -> Iterator[Delta]:
     """The chosen handler writes the reply; then the notices every route shares."""
     handler = route(ctx)
     ctx.route = handler.NAME
+    before = SessionState.from_dict(ctx.state.to_dict())
     try:
         stream = handler.handle(ctx)
-        if stream is not None:
-            yield from stream
+        shown = ""
+        for delta in stream or ():
+            if ctx.stop is not None and ctx.stop.is_set():
+                stream.close()  # closes the model's stream: it stops generating
+                _stopped(ctx, before, shown)
+                break
+            shown += delta.text
+            yield delta
     except CoachError:
         raise
     except Exception:  # a bug must not lose the turn or show a traceback
@@ -176,6 +188,18 @@ def respond_step(coach: Any, ctx: TurnContext) -> Iterator[Delta]:
     if ctx.said_region and not out.safety_stop and not ctx.current.is_risk:
         ctx.say(compose.prompts()["region_set"].format(name=region_name(ctx.region)),
                 trusted=False)
+
+
+def _stopped(ctx: TurnContext, before: SessionState, shown: str) -> None:
+    """The person pressed stop: keep what they saw, say so, and leave the session as it was
+    before this reply (a half-written reply asked nothing and moved nowhere)."""
+    ctx.state = before
+    backend = ctx.out.backend
+    ctx.out = Draft(stage=before.stage, backend=backend, region=ctx.region, shown=shown)
+    if shown.strip():
+        ctx.out.parts.append(shown)
+    ctx.out.notice = compose.prompts()["stopped_notice"]
+    ctx.route = f"{ctx.route} (stopped)"
 
 
 # ---- check ------------------------------------------------------------------------------
