@@ -112,6 +112,10 @@ class Coach:
         """The session's plan, or None."""
         return self.store.get_plan(session_id)
 
+    def topics(self, session_id: str) -> list[str]:
+        """The stages (topics) this session has talked about, in the order it reached them."""
+        return list(SessionState.from_dict(self.store.get_state(session_id)).visited)
+
     def set_session_region(self, session_id: str, region: str) -> None:
         self.store.update_session(session_id, region=normalise_region(region))
 

@@ -33,6 +33,7 @@ class FakeServer:
         self.release = threading.Event()  # ends any hang when the test finishes
         self.trickle = 0.0
         self.delay = 0.0
+        self.sent = 0  # tokens written to clients (a client that hangs up stops the count)
         self.tokens = list(tokens or TOKENS)
         self.started = threading.Event()  # set when a request has arrived
         server = self
@@ -101,6 +102,7 @@ class FakeServer:
                     self._event(kind, None, role=True)
                     for token in server.tokens:
                         self._event(kind, token)
+                        server.sent += 1
                         if server.trickle:
                             time.sleep(server.trickle)
                 self._chunk(b"data: [DONE]\n\n")

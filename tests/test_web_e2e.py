@@ -131,12 +131,16 @@ def test_a_reply_arrives_with_its_guidance_and_nothing_leaves_the_computer(page)
     chat = page.inner_text("#coach-chat")
     assert "I'm an AI coach" in chat and "not a therapist" in chat and "My husband cheated on me" in chat
     assert any(lead in reply for lead in IDEA_LEADS), reply
-    source = page.locator("#coach-sources details summary").first
-    title = source.inner_text()
-    assert title.strip()
-    source.click()
-    assert "In one line:" in page.inner_text("#coach-sources")
-    assert "Step 3 of 12" in page.inner_text("#coach-stage")
+    # the guidance sits folded under the reply it belongs to; a tap opens it
+    note = page.locator("#coach-chat").get_by_text("Guidance behind this reply").last
+    note.wait_for()
+    note.click()
+    page.wait_for_timeout(300)
+    last_row = page.locator("#coach-chat .message-row").last.inner_text()
+    assert "**" not in last_row and ":" in last_row.split("Guidance behind this reply")[1]
+    page.click("#coach-topics button, #coach-topics .label-wrap")
+    topics = page.inner_text("#coach-stage")
+    assert "Step" not in topics and "Now:" in topics
     assert "built-in guidance" in page.inner_text("#coach-status")
     assert page.outside == [], f"the page asked other hosts: {page.outside}"
 
@@ -265,6 +269,7 @@ def test_unusable_audio_gets_a_plain_message(page, tmp_path):
 
 
 def test_checkin_is_saved_and_charted(page):
+    page.locator("#coach-checkin-box").get_by_text("Check-in: how secure").click()
     page.click("#coach-checkin")
     page.wait_for_function(
         "() => document.body.innerText.includes('First check-in')", timeout=TIMEOUT_MS)
@@ -366,5 +371,154 @@ def test_an_empty_chat_offers_starters_that_send_when_tapped(browser, server):
         chat = pg.locator("#coach-chat").inner_text()
         assert "I broke my partner's trust and I want to repair it." in chat
         assert replied()  # the coach answered the starter
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("size", [(1366, 900), (390, 844)], ids=["desktop", "phone"])
+def test_the_chat_comes_first_and_help_is_one_tap_away(browser, server, size):
+    """The conversation and the message box fill the first screen; panels fold away below."""
+    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        pg.goto(server["url"])
+        pg.wait_for_selector("#coach-input textarea")
+        send(pg, "My partner lied to me about money and I feel stupid for believing him")
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / f"web-chat-first-{size[0]}x{size[1]}.png"))
+        chat = pg.locator("#coach-chat").bounding_box()
+        box = pg.locator("#coach-input textarea").bounding_box()
+        height = size[1]
+        assert chat["y"] < 160, chat  # only the header and "Get help now" above the chat
+        assert chat["height"] >= 0.45 * height, chat
+        assert box["y"] + box["height"] <= height, (box, "the message box is below the fold")
+        for panel in ("#coach-plan", "#coach-stage", "#coach-rating"):
+            assert not pg.locator(panel).is_visible(), f"{panel} should be folded away"
+        help_now = pg.locator("#coach-help").get_by_text("Get help now").first
+        assert help_now.is_visible() and help_now.bounding_box()["y"] < 120
+        help_now.click()
+        pg.locator("#coach-help-text").wait_for(state="visible")
+        assert "999" in pg.inner_text("#coach-help-text")  # the UK emergency number
+        pg.screenshot(path=str(ARTIFACTS / f"web-help-open-{size[0]}x{size[1]}.png"))
+    finally:
+        ctx.close()
+
+
+def _rows(pg) -> int:
+    return pg.locator("#coach-chat .message-row").count()
+
+
+def test_undo_retry_and_edit_the_last_message(page, server):
+    send(page, "My wife had an affair last year and I found out from her phone")
+    second = "I check her phone every night now and I hate it"
+    send(page, second)
+    rows = _rows(page)
+    # undo: the message goes back into the box and leaves the conversation
+    page.locator("#coach-chat .message-row").last.hover()
+    page.locator("#coach-chat button[aria-label='Undo']").last.click()
+    box = page.locator("#coach-input textarea")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and box.input_value() != second:
+        page.wait_for_timeout(200)
+    assert box.input_value() == second
+    assert second not in page.inner_text("#coach-chat") and _rows(page) == rows - 2
+    box.click()
+    page.keyboard.press("Enter")
+    _last_reply(page, rows - 2)
+    # retry: a new reply to the same message, which is still there once
+    page.locator("#coach-chat .message-row").last.hover()
+    page.locator("#coach-chat button[aria-label='Retry']").last.click()
+    page.wait_for_timeout(2500)
+    chat = page.inner_text("#coach-chat")
+    assert chat.count(second) == 1 and _rows(page) == rows
+    # edit: the last message, changed in place, is answered again
+    user_rows = page.locator("#coach-chat .message-row.user-row")
+    user_rows.last.hover()
+    page.locator("#coach-chat button[aria-label='Edit']").last.click()
+    editor = page.locator("#coach-chat textarea").last
+    editor.fill("I check her phone some nights and I hate it")
+    page.locator("#coach-chat").get_by_role("button", name="Submit").click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "some nights" not in page.inner_text("#coach-chat"):
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(2000)
+    chat = page.inner_text("#coach-chat")
+    assert "some nights" in chat and second not in chat
+    # the store keeps what the person kept: the export has the edited message only
+    env = child_env(COACH_HOME=str(server["home"]))
+    listed = json.loads(subprocess.run([COACH, "sessions", "list", "--json"],
+                                       capture_output=True, text=True, timeout=60,
+                                       env=env).stdout)
+    newest = listed[0]["id"] if isinstance(listed, list) else listed["sessions"][0]["id"]
+    exported = subprocess.run([COACH, "sessions", "export", newest], capture_output=True,
+                              text=True, timeout=60, env=env).stdout
+    assert "some nights" in exported and second not in exported
+
+
+SLOW_REPLY = ["That sounds ", "really hard. "] + [
+    f"Sentence {i} of a long reply that keeps going while you read it. " for i in range(1, 40)]
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """`coach serve` in front of a model that writes slowly (one piece every 0.2 s)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed")
+    from fake_openai import FakeServer
+
+    model = FakeServer(tokens=SLOW_REPLY)
+    model.trickle = 0.2
+    home = tmp_path_factory.mktemp("slow_home")
+    port = free_port()
+    env = child_env(COACH_HOME=str(home), COACH_REGION="uk", OPENAI_BASE_URL=model.url,
+                    OPENAI_API_KEY="k", COACH_MODEL="fake-model", COACH_LLM_TIMEOUT="60")
+    log = open(home / "serve.log", "w")
+    proc = subprocess.Popen([COACH, "serve", "--llm", "openai", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_up(url, proc)
+        yield {"url": url, "home": home, "model": model}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        model.close()
+
+
+def test_stop_ends_a_slow_reply_and_the_model_stops_writing(browser, slow_server):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    model = slow_server["model"]
+    try:
+        pg.goto(slow_server["url"])
+        box = pg.locator("#coach-input textarea")
+        box.wait_for()
+        box.fill("Can we talk about communication? We keep fighting about the same thing.")
+        box.press("Enter")
+        stop = pg.locator("#coach-stop")
+        stop.wait_for(state="visible")
+        rows = pg.locator("#coach-chat .message-row")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "really hard" not in rows.last.inner_text():
+            pg.wait_for_timeout(100)
+        assert "really hard" in rows.last.inner_text()  # the reply is streaming
+        stop.click()
+        pg.get_by_text("You stopped this reply").wait_for()
+        pg.wait_for_timeout(1500)
+        sent = model.sent
+        pg.wait_for_timeout(1500)
+        assert model.sent == sent < len(SLOW_REPLY)  # the model was told to stop, and did
+        assert not stop.is_visible()
+        assert "Sentence 39" not in pg.inner_text("#coach-chat")
+        assert "remote model" in pg.inner_text("#coach-status")
+        assert "built-in guidance" not in pg.inner_text("#coach-status")  # the model wrote it
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "web-stopped-390x844.png"))
     finally:
         ctx.close()

@@ -17,13 +17,16 @@ pytest.importorskip("gradio")
 
 
 # ---- views --------------------------------------------------------------------------------
-def test_stage_progress_marks_done_current_and_later_steps():
-    md = view.stage_progress("communication", {"communication": "talking together"})
-    lines = md.splitlines()
-    assert lines[0] == "**Step 5 of 12: talking together**"
-    assert "- ▶ **talking together**" in lines
-    assert "- ✓ getting started" in lines and "- ○ boundaries" in lines
-    assert view.stage_progress("nonsense").startswith("**Step 1 of 12: getting started**")
+def test_progress_is_the_topics_talked_about_not_steps():
+    names = {"communication": "talking together", "root_causes": "where it comes from"}
+    md = view.topics_markdown(["welcome", "understand", "root_causes", "communication"],
+                              "communication", names)
+    assert "Step" not in md and "of 12" not in md
+    assert "**Now:** talking together" in md
+    assert "**Talked about:** what happened, where it comes from" in md.replace(
+        "understand", "what happened")
+    assert "forgiveness" in md.split("any of these at any time")[1]  # still open
+    assert view.topics_markdown([], "welcome").startswith("**Nothing yet:**")
 
 
 class _Card:
@@ -31,16 +34,15 @@ class _Card:
         self.title, self.body, self.tip = title, body, tip
 
 
-def test_sources_open_to_the_card_text_and_escape_markup():
-    cards = {"c1": _Card("Talk <script>x()</script>", "First para.\n\nSecond <b>para</b>.",
-                         "Say it.")}
-    out = view.sources_html([{"id": "c1", "title": "ignored"}, {"id": "gone", "title": "Old"}],
-                            cards.get)
-    assert "<script>" not in out and "&lt;script&gt;" in out
-    assert "<p>First para.</p>" in out and "&lt;b&gt;para&lt;/b&gt;" in out
-    assert "<strong>In one line:</strong> Say it." in out
-    assert "<summary>Old</summary>" in out  # a card no longer in the base still shows its title
-    assert "will show here" in view.sources_html([], cards.get)
+def test_the_guidance_under_a_reply_is_a_folded_note_with_each_card():
+    cards = {"c1": _Card("Talk about it", "First para.", "Say it.")}
+    note = view.sources_message([{"id": "c1", "title": "ignored"},
+                                 {"id": "gone", "title": "Old"}], cards.get)
+    assert note["role"] == "assistant"
+    assert note["metadata"] == {"title": "Guidance behind this reply (2 cards)",
+                                "status": "done"}  # Gradio shows "done" notes folded
+    assert note["content"].splitlines() == ["- **Talk about it**: Say it.", "- **Old**"]
+    assert view.sources_message([], cards.get) is None
 
 
 def test_help_panel_puts_a_crisis_reply_services_first_without_repeats():
@@ -183,9 +185,10 @@ def test_a_turn_starts_a_session_streams_and_ends_with_the_stored_reply(web):
     assert first.textbox == "" and first.chat[-1] == {"role": "assistant", "content": ""}
     sid = last.state["session"]
     stored = [t.text for t in web.coach.store.turns(sid)]
-    assert [m["content"] for m in last.chat] == stored  # welcome, message, reply
+    said = [m["content"] for m in last.chat if not m.get("metadata")]
+    assert said == stored  # welcome, message, reply
     assert last.state["reply"] == stored[-1]
-    assert "Step 2 of 12" in last.stage and last.quick_exit is None
+    assert "**Now:**" in last.stage and last.quick_exit is None and last.running is False
     assert web.owners.owner(sid) == "ann"
 
 
@@ -411,3 +414,54 @@ def test_the_web_layer_talks_only_to_the_coach():
             if re.search(r"coach\.(store|index)\b|from \.\.(store|retrieval) import", line):
                 found.append(f"{path.name}:{n}: {line.strip()}")
     assert found == []
+
+
+# ---- stop, undo, retry, edit -----------------------------------------------------------------
+def _said(chat):
+    return [(m["role"], m["content"]) for m in chat if not m.get("metadata")]
+
+
+def test_undo_puts_the_message_back_in_the_box_and_the_chat_goes_back(web):
+    first = final(web.turn("My wife had an affair last year and I found out", [], None, "ann"))
+    v = final(web.turn("I check her phone every night now", first.chat, first.state, "ann"))
+    undone = web.undo(v.state, "ann")
+    assert undone.textbox == "I check her phone every night now"
+    assert _said(undone.chat) == _said(first.chat)
+    assert undone.state["reply"] == _said(first.chat)[-1][1]
+
+
+def test_retry_gives_a_new_reply_to_the_same_message(web):
+    v = final(web.turn("What could I say to him when I feel the panic coming?", [], None, "ann"))
+    again = list(web.retry(v.state, "ann"))
+    assert again[0].running is True and again[-1].running is False
+    said = _said(again[-1].chat)
+    assert [t for r, t in said if r == "user"] == [
+        "What could I say to him when I feel the panic coming?"]
+    assert said[-1][0] == "assistant" and said[-1][1]
+
+
+def test_only_the_last_message_can_be_edited(web):
+    first = final(web.turn("My boyfriend lied about friday", [], None, "ann"))
+    v = final(web.turn("He said he was at work", first.chat, first.state, "ann"))
+    users = [i for i, m in enumerate(v.chat) if m["role"] == "user"]
+    refused = final(web.edit(v.state, "ann", users[0], "changed", v.chat))
+    assert refused.warnings == ["Only your last message can be edited."]
+    edited = final(web.edit(v.state, "ann", users[-1], "He said he was at the gym", v.chat))
+    said = [t for r, t in _said(edited.chat) if r == "user"]
+    assert said == ["My boyfriend lied about friday", "He said he was at the gym"]
+    stored = [t.text for t in web.coach.history(v.state["session"]) if t.role == "user"]
+    assert stored == said
+
+
+def test_stop_without_a_reply_in_progress_says_so(web):
+    v = final(web.turn("hello", [], None, "ann"))
+    assert web.stop(v.state, "ann") is False
+
+
+def test_a_like_on_the_guidance_note_counts_for_the_reply_above_it():
+    from coach.web.app import _reply_at
+
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "The reply."},
+            {"role": "assistant", "content": "- **Card**", "metadata": {"title": "Guidance"}}]
+    assert _reply_at(chat, 2, "- **Card**") == "The reply."
+    assert _reply_at(chat, 1, "x") == "The reply."

@@ -194,7 +194,7 @@ def _stopped(ctx: TurnContext, before: SessionState, shown: str) -> None:
     """The person pressed stop: keep what they saw, say so, and leave the session as it was
     before this reply (a half-written reply asked nothing and moved nowhere)."""
     ctx.state = before
-    backend = ctx.out.backend
+    backend = ctx.coach.backend_name if shown.strip() else "scripted"  # who wrote what was shown
     ctx.out = Draft(stage=before.stage, backend=backend, region=ctx.region, shown=shown)
     if shown.strip():
         ctx.out.parts.append(shown)

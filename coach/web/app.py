@@ -68,7 +68,9 @@ _HEAD = """
 
 CSS = """
 .coach-muted { opacity: 0.75; font-style: italic; }
-#coach-help { border: 2px solid #b45309; border-radius: 10px; padding: 6px 10px; }
+#coach-help { border: 2px solid #b45309; border-radius: 10px; }
+#coach-help > button span { font-weight: 700; color: #9a3412; }
+#coach-ai-notice p { margin: 0; font-size: 0.9em; }
 button#coach-quick-exit { font-weight: 700; background: #b91c1c; color: #ffffff;
   border-color: #7f1d1d; }
 .coach-source summary { cursor: pointer; font-weight: 600; }
@@ -109,88 +111,86 @@ def build(web: WebSessions) -> gr.Blocks:
                    delete_cache=(3600, 3600)) as demo:
         state = gr.State(new_state())
         privacy_seen = gr.BrowserState(False, storage_key="trust-coach-privacy-seen")
-        gr.Markdown("## Trust Coach\nA private space to think through trust in your relationship. "
-                    "Trust Coach is an AI, not a person and not a therapist, and is for adults "
-                    "(not suitable for children).", elem_id="coach-ai-notice")
+        # Chat first: a one-line header with "Get help now" beside it, the conversation, the
+        # message box; everything else folds away below and never pushes the chat down.
+        gr.Markdown("**Trust Coach** · an AI coach, not a person and not a therapist · for "
+                    "adults, not suitable for children", elem_id="coach-ai-notice")
+        # "Get help now" is one tap away at all times: the first thing under the header.
+        with gr.Accordion("Get help now", open=False, elem_id="coach-help") as help_box:
+            region = gr.Dropdown(web.region_choices(), value=region0, label="Where you are",
+                                 elem_id="coach-region")
+            help_md = gr.Markdown(web.help_markdown(region0), elem_id="coach-help-text")
+            with gr.Accordion("How the coach handles a crisis", open=False,
+                              elem_id="coach-protocol"):
+                gr.Markdown(web.protocol_markdown(), elem_id="coach-protocol-text")
+        chat = gr.Chatbot(
+            label="Conversation", show_label=False, elem_id="coach-chat", height="62vh",
+            min_height=320,
+            buttons=["copy"], feedback_options=FEEDBACK_OPTIONS, sanitize_html=True,
+            autoscroll=True, editable="user", examples=[{"text": t} for t in STARTERS],
+            placeholder="Write whatever is on your mind: what happened, how you feel, "
+                        "or what you would like to change.")
+        with gr.Row(equal_height=True, elem_id="coach-compose"):
+            # lines=1: Enter sends and Shift+Enter adds a line (Gradio's rule for a one-line
+            # box that grows up to max_lines), as in every chat app.
+            box = gr.Textbox(show_label=False,
+                             placeholder="Write a message… (Enter sends)",
+                             lines=1, max_lines=8, scale=5, elem_id="coach-input",
+                             autofocus=True)
+            send = gr.Button("Send", variant="primary", scale=1, min_width=70,
+                             elem_id="coach-send")
+            stop_btn = gr.Button("Stop", variant="secondary", scale=1, min_width=70,
+                                 visible=False, elem_id="coach-stop")
+        status = gr.Markdown(web.status(), elem_id="coach-status")
+        quick = gr.Button("Quick exit (leave this page)", variant="stop", visible=False,
+                          elem_id="coach-quick-exit")
         with gr.Group(visible=True, elem_id="coach-privacy") as privacy_box:
             gr.Markdown(privacy_text(web.coach.backend_name))
             privacy_ok = gr.Button("I understand", size="sm")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chat = gr.Chatbot(
-                    label="Conversation", elem_id="coach-chat", height=480, buttons=["copy"],
-                    feedback_options=FEEDBACK_OPTIONS, sanitize_html=True, autoscroll=True,
-                    examples=[{"text": t} for t in STARTERS],
-                    placeholder="Write whatever is on your mind: what happened, how you feel, "
-                                "or what you would like to change.")
-                status = gr.Markdown(web.status(), elem_id="coach-status")
-                with gr.Row():
-                    # lines=1: Enter sends and Shift+Enter adds a line (Gradio's rule for a
-                    # one-line box that grows up to max_lines), as in every chat app.
-                    box = gr.Textbox(show_label=False,
-                                     placeholder="Write your message… (Enter sends, "
-                                                 "Shift+Enter for a new line)",
-                                     lines=1, max_lines=8, scale=5, elem_id="coach-input",
-                                     autofocus=True)
-                    send = gr.Button("Send", variant="primary", scale=1, elem_id="coach-send")
-                quick = gr.Button("Quick exit (leave this page)", variant="stop", visible=False,
-                                  elem_id="coach-quick-exit")
-                with gr.Accordion("Talk instead of typing", open=False, elem_id="coach-voice"):
-                    mic = gr.Audio(sources=["microphone", "upload"], type="filepath",
-                                   label="Record or upload a voice message",
-                                   elem_id="coach-mic")
-                    voice_on = gr.Checkbox(label="Read the coach's replies aloud", value=False,
-                                           elem_id="coach-voice-on")
-                    speaker = gr.Audio(streaming=True, autoplay=True, interactive=False,
-                                       label="Coach's voice", elem_id="coach-speaker")
-                with gr.Accordion("Check-in: how secure do you feel today?", open=True) as ci_box:
-                    rating = gr.Slider(0, 10, value=5, step=1, elem_id="coach-rating",
-                                       label="How secure do you feel in your relationship "
-                                             "today? (0 = not at all, 10 = completely)")
-                    ci_save = gr.Button("Save check-in", size="sm", elem_id="coach-checkin")
-                    ci_text = gr.Markdown(view.checkin_summary([]))
-                    ci_plot = gr.LinePlot(x="check-in", y="rating", y_lim=[0, 10], height=200,
-                                          label="Your check-ins", elem_id="coach-chart")
-                with gr.Accordion("Sessions", open=False, elem_id="coach-sessions"):
-                    remember = gr.Checkbox(label="Remember a short summary for next time",
-                                           value=False)
-                    with gr.Row():
-                        saved = gr.Dropdown(label="Saved sessions", choices=[], scale=4,
-                                            elem_id="coach-saved")
-                        resume_btn = gr.Button("Resume", scale=1, elem_id="coach-resume")
-                    new_btn = gr.Button("New session", elem_id="coach-new")
-                    with gr.Row():
-                        fmt = gr.Radio(["Markdown", "JSON"], value="Markdown",
-                                       label="Export format", scale=2)
-                        export_btn = gr.Button("Export this session", scale=1,
-                                               elem_id="coach-export")
-                    export_file = gr.File(label="Your export", visible=False,
-                                          elem_id="coach-export-file")
-                    delete_btn = gr.Button("Delete this session", variant="stop",
-                                           elem_id="coach-delete")
-                    with gr.Row(visible=False) as confirm_row:
-                        gr.Markdown("Delete this session and everything kept with it? "
-                                    "This cannot be undone.")
-                        confirm_yes = gr.Button("Yes, delete it", variant="stop",
-                                                elem_id="coach-delete-yes")
-                        confirm_no = gr.Button("Cancel", elem_id="coach-delete-no")
-            with gr.Column(scale=2):
-                with gr.Group(elem_id="coach-help"):
-                    gr.Markdown("### Get help now")
-                    region = gr.Dropdown(web.region_choices(), value=region0, label="Where you are",
-                                         elem_id="coach-region")
-                    help_md = gr.Markdown(web.help_markdown(region0), elem_id="coach-help-text")
-                    with gr.Accordion("How the coach handles a crisis", open=False,
-                                      elem_id="coach-protocol"):
-                        gr.Markdown(web.protocol_markdown(), elem_id="coach-protocol-text")
-                with gr.Accordion("Where we are", open=True):
-                    stage = gr.Markdown(web.stage_markdown("welcome"), elem_id="coach-stage")
-                with gr.Accordion("Guidance behind the last reply", open=True):
-                    sources = gr.HTML(web.sources_markup([]), elem_id="coach-sources")
-                with gr.Accordion("Your plan", open=True):
-                    plan = gr.Markdown(view.plan_markdown([]), elem_id="coach-plan")
+        with gr.Accordion("Topics so far", open=False, elem_id="coach-topics"):
+            stage = gr.Markdown(web.stage_markdown("welcome"), elem_id="coach-stage")
+        with gr.Accordion("Your plan", open=False, elem_id="coach-plan-box") as plan_box:
+            plan = gr.Markdown(view.plan_markdown([]), elem_id="coach-plan")
+        with gr.Accordion("Talk instead of typing", open=False, elem_id="coach-voice"):
+            mic = gr.Audio(sources=["microphone", "upload"], type="filepath",
+                           label="Record or upload a voice message", elem_id="coach-mic")
+            voice_on = gr.Checkbox(label="Read the coach's replies aloud", value=False,
+                                   elem_id="coach-voice-on")
+            speaker = gr.Audio(streaming=True, autoplay=True, interactive=False,
+                               label="Coach's voice", elem_id="coach-speaker")
+        with gr.Accordion("Check-in: how secure do you feel today?", open=False,
+                          elem_id="coach-checkin-box") as ci_box:
+            rating = gr.Slider(0, 10, value=5, step=1, elem_id="coach-rating",
+                               label="How secure do you feel in your relationship "
+                                     "today? (0 = not at all, 10 = completely)")
+            ci_save = gr.Button("Save check-in", size="sm", elem_id="coach-checkin")
+            ci_text = gr.Markdown(view.checkin_summary([]))
+            ci_plot = gr.LinePlot(x="check-in", y="rating", y_lim=[0, 10], height=200,
+                                  label="Your check-ins", elem_id="coach-chart")
+        with gr.Accordion("Sessions and privacy", open=False, elem_id="coach-sessions"):
+            remember = gr.Checkbox(label="Remember a short summary for next time", value=False)
+            with gr.Row():
+                saved = gr.Dropdown(label="Saved sessions", choices=[], scale=4,
+                                    elem_id="coach-saved")
+                resume_btn = gr.Button("Resume", scale=1, elem_id="coach-resume")
+            new_btn = gr.Button("New session", elem_id="coach-new")
+            with gr.Row():
+                fmt = gr.Radio(["Markdown", "JSON"], value="Markdown", label="Export format",
+                               scale=2)
+                export_btn = gr.Button("Export this session", scale=1, elem_id="coach-export")
+            export_file = gr.File(label="Your export", visible=False,
+                                  elem_id="coach-export-file")
+            delete_btn = gr.Button("Delete this session", variant="stop",
+                                   elem_id="coach-delete")
+            with gr.Row(visible=False) as confirm_row:
+                gr.Markdown("Delete this session and everything kept with it? "
+                            "This cannot be undone.")
+                confirm_yes = gr.Button("Yes, delete it", variant="stop",
+                                        elem_id="coach-delete-yes")
+                confirm_no = gr.Button("Cancel", elem_id="coach-delete-no")
 
-        turn_outputs = [chat, state, stage, sources, plan, help_md, quick, status, box]
+        turn_outputs = [chat, state, stage, plan, help_md, quick, status, box, stop_btn,
+                        help_box, plan_box]
 
         def pack(v: TurnView) -> tuple:
             for w in v.warnings:
@@ -199,12 +199,14 @@ def build(web: WebSessions) -> gr.Blocks:
             quick_update = (keep if v.quick_exit is None else gr.update(visible=v.quick_exit))
             return (v.chat, v.state,
                     keep if v.stage is None else v.stage,
-                    keep if v.sources is None else v.sources,
                     keep if v.plan is None else v.plan,
                     keep if v.help is None else v.help,
                     quick_update,
                     keep if v.status is None else v.status,
-                    keep if v.textbox is None else v.textbox)
+                    keep if v.textbox is None else v.textbox,
+                    keep if v.running is None else gr.update(visible=v.running),
+                    gr.update(open=True) if v.help_open else keep,  # a crisis reply opens help
+                    gr.update(open=True) if v.plan_open else keep)
 
         def on_send(text, history, st, reg, rem, request: gr.Request):
             user = web.user_of(request)
@@ -229,7 +231,7 @@ def build(web: WebSessions) -> gr.Blocks:
                 text = web.transcribe(audio)
             except CoachError as exc:
                 gr.Warning(str(exc))
-                yield (gr.skip(), st, *([gr.skip()] * 7))
+                yield (gr.skip(), st, *([gr.skip()] * (len(turn_outputs) - 2)))
                 return
             for v in web.turn(text, history, st, web.user_of(request), reg, rem):
                 v.textbox = None  # whatever is typed in the box stays there
@@ -270,23 +272,56 @@ def build(web: WebSessions) -> gr.Blocks:
             ev.then(**after)
         quick.click(None, js=leave_js())
 
-        def on_like(st, data: gr.LikeData, request: gr.Request):
+        def on_stop(st, request: gr.Request):
+            if not web.stop(st, web.user_of(request)):
+                gr.Info("There is no reply being written right now.")
+
+        stop_btn.click(on_stop, [state], None, api_visibility=UI_ONLY, show_progress="hidden",
+                       concurrency_id="stop", concurrency_limit=None)
+
+        def on_undo(st, data: gr.UndoData, request: gr.Request):
+            try:
+                v = web.undo(st, web.user_of(request))
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                return (gr.skip(),) * len(turn_outputs)
+            return pack(v)
+
+        def on_retry(st, data: gr.RetryData, request: gr.Request):
+            try:
+                for v in web.retry(st, web.user_of(request)):
+                    yield pack(v)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+
+        def on_edit(st, history, data: gr.EditData, request: gr.Request):
+            try:
+                for v in web.edit(st, web.user_of(request), data.index, data.value, history):
+                    yield pack(v)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+
+        chat.undo(on_undo, [state], turn_outputs, api_visibility=UI_ONLY, concurrency_id="turn",
+                  show_progress="hidden")
+        for ev in (chat.retry(on_retry, [state], turn_outputs, api_visibility=UI_ONLY,
+                              concurrency_id="turn", show_progress="hidden"),
+                   chat.edit(on_edit, [state, chat], turn_outputs, api_visibility=UI_ONLY,
+                             concurrency_id="turn", show_progress="hidden")):
+            ev.then(**speak_args)
+            ev.then(**after)
+
+        def on_like(st, history, data: gr.LikeData, request: gr.Request):
             value = data.liked if isinstance(data.liked, str) else (
                 "Like" if data.liked else "Dislike")
-            content = data.value
-            if isinstance(content, dict):
-                content = content.get("value") or content.get("content") or ""
-            if isinstance(content, list):
-                content = " ".join(str(c.get("text", c)) if isinstance(c, dict) else str(c)
-                                   for c in content)
+            content = _reply_at(history or [], data.index, data.value)
             try:
-                web.feedback(st or {}, web.user_of(request), str(content), value)
+                web.feedback(st or {}, web.user_of(request), content, value)
             except CoachError as exc:
                 gr.Warning(str(exc))
                 return
             gr.Info("Thank you: your feedback is saved with this conversation.")
 
-        chat.like(on_like, [state], None, api_visibility=UI_ONLY, show_progress="hidden")
+        chat.like(on_like, [state, chat], None, api_visibility=UI_ONLY, show_progress="hidden")
         starter = chat.example_select(on_starter, [chat, state, region, remember], turn_outputs,
                                       api_visibility=UI_ONLY)
         starter.then(**speak_args)
@@ -330,7 +365,7 @@ def build(web: WebSessions) -> gr.Blocks:
         privacy_ok.click(lambda: (True, gr.update(visible=False)), None,
                          [privacy_seen, privacy_box], api_visibility=UI_ONLY)
 
-        session_outputs = [chat, state, stage, sources, plan, help_md, quick, status, box]
+        session_outputs = turn_outputs
 
         def on_resume(sid, st, request: gr.Request):
             try:
@@ -380,6 +415,26 @@ def build(web: WebSessions) -> gr.Blocks:
                           [*session_outputs, saved, export_file, confirm_row],
                           api_visibility=UI_ONLY)
     return demo
+
+
+def _reply_at(history: list[Any], index: Any, value: Any) -> str:
+    """The reply a like or dislike is for: the message at `index`, or (for the folded guidance
+    note under a reply) the reply above it."""
+    at = index[0] if isinstance(index, (list, tuple)) else index
+    if isinstance(at, int) and 0 <= at < len(history):
+        for m in reversed(history[:at + 1]):
+            m = m if isinstance(m, dict) else {}
+            if m.get("role") == "assistant" and not (m.get("metadata") or {}).get("title"):
+                return _plain(m.get("content"))
+    return _plain(value)
+
+
+def _plain(content: Any) -> str:
+    if isinstance(content, dict):
+        content = content.get("value") or content.get("content") or content.get("text") or ""
+    if isinstance(content, list):
+        content = " ".join(_plain(c) for c in content)
+    return str(content or "")
 
 
 def _frame(rows: list[dict[str, Any]]):

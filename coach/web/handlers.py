@@ -43,12 +43,14 @@ class TurnView:
     chat: list[dict[str, str]]
     state: dict[str, Any]
     stage: str | None = None
-    sources: str | None = None
     plan: str | None = None
     help: str | None = None
     quick_exit: bool | None = None
     status: str | None = None
     textbox: str | None = None
+    running: bool | None = None  # a reply is being written (the Stop button shows)
+    help_open: bool = False      # open the "Get help now" panel (a crisis reply)
+    plan_open: bool = False      # open "Your plan" (the plan was just offered)
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,8 @@ class WebSessions:
         self.export_dir = _private_dir("web") / "exports"
         self.export_dir.mkdir(mode=0o700, exist_ok=True)
         self._prune_exports()
+        self._running: dict[str, threading.Event] = {}  # session → its reply's stop switch
+        self._running_guard = threading.Lock()
 
     # ---- who may see what ---------------------------------------------------------------
     @staticmethod
@@ -158,13 +162,14 @@ class WebSessions:
     def _names(self) -> dict[str, str]:
         return dict(prompts().get("stage_names", {}))
 
-    def stage_markdown(self, stage: str | None) -> str:
-        """Progress over the session's stages."""
-        return view.stage_progress(stage, self._names())
+    def stage_markdown(self, stage: str | None, session_id: str | None = None) -> str:
+        """Progress as the topics talked about so far (the stages are a map, not a track)."""
+        visited = self.coach.topics(session_id) if session_id else []
+        return view.topics_markdown(visited, stage, self._names())
 
-    def sources_markup(self, sources: list[dict[str, Any]]) -> str:
-        """Expandable cards behind the last reply."""
-        return view.sources_html(sources, self.coach.card)
+    def chat_history(self, session_id: str) -> list[dict[str, Any]]:
+        """The conversation as the chat shows it: each reply with its guidance under it."""
+        return view.history_messages(self.coach.history(session_id), self.coach.card)
 
     # ---- sessions -------------------------------------------------------------------------
     def _ensure_session(self, state: dict[str, Any], user: str, region: str | None,
@@ -188,19 +193,17 @@ class WebSessions:
         session = self.coach.session(session_id)
         turns = self.coach.history(session_id)
         state = {**new_state(), "session": session_id, "region": session.region}
-        last = next((t for t in reversed(turns) if t.role == "assistant"), None)
         plan = self.coach.plan(session_id)
         return TurnView(
-            chat=view.history_messages(turns), state=state,
-            stage=self.stage_markdown(session.stage),
-            sources=self.sources_markup(list(last.sources or []) if last else []),
+            chat=view.history_messages(turns, self.coach.card), state=state,
+            stage=self.stage_markdown(session.stage, session_id),
             plan=view.plan_markdown(list(plan.items) if plan else [], bool(plan and plan.agreed)),
             help=self.help_markdown(session.region), quick_exit=False, status=self.status())
 
     def new_session(self, region: str | None) -> TurnView:
         """Forget the open session in this browser (it stays saved) and show a clean page."""
         return TurnView(chat=[], state={**new_state(), "region": region},
-                        stage=self.stage_markdown("welcome"), sources=self.sources_markup([]),
+                        stage=self.stage_markdown("welcome"),
                         plan=view.plan_markdown([]), help=self.help_markdown(region),
                         quick_exit=False, status=self.status())
 
@@ -276,50 +279,139 @@ class WebSessions:
             return
         sid = self._ensure_session(state, user, region, remember, chat)
         chat.append({"role": "user", "content": text})
-        chat.append({"role": "assistant", "content": ""})
-        yield TurnView(chat=chat, state=state, textbox="")
-        shown = ""
-        started = time.monotonic()
-        warned = False
-        for event in _watched(self.coach.respond(sid, text)):
-            if event is _TICK:
-                if not warned and time.monotonic() - started > settings().web_watchdog_s:
-                    warned = True
-                    yield TurnView(chat=chat, state=state, status=f"⏳ {SLOW_MESSAGE}")
-                continue
-            if isinstance(event, BaseException):
-                chat.pop()
-                msg = str(event) if isinstance(event, CoachError) else (
-                    "Something went wrong while answering. Your message is saved; please try "
-                    "again in a moment.")
-                if not isinstance(event, CoachError):
-                    log.error("turn failed: %s", type(event).__name__)
-                yield TurnView(chat=chat, state=state, warnings=[msg], status=self.status())
-                return
-            if isinstance(event, Delta):
-                shown += event.text
-                chat[-1] = {"role": "assistant", "content": shown}
-                yield TurnView(chat=chat, state=state)
-            elif isinstance(event, TurnResult):
-                yield self._final(event, chat, state)
+        yield from self._stream(sid, chat, state,
+                                lambda stop: self.coach.respond(sid, text, stop), textbox="")
+
+    # ---- stop, undo, retry, edit ----------------------------------------------------------
+    def stop(self, state: dict[str, Any] | None, user: str) -> bool:
+        """Stop the reply being written for this browser's session (True if one was)."""
+        sid = self._check(dict(state or {}), user)
+        with self._running_guard:
+            switch = self._running.get(sid or "")
+        if switch is None:
+            return False
+        switch.set()
+        return True
+
+    def undo(self, state: dict[str, Any] | None, user: str) -> TurnView:
+        """Take back the last message and its reply; the message goes back into the box."""
+        state = dict(state or new_state())
+        sid = self._check(state, user)
+        if not sid:
+            raise CoachError("There is nothing to undo yet.")
+        text = self.coach.undo(sid)
+        return self._after_take_back(sid, state, self.chat_history(sid), textbox=text)
+
+    def retry(self, state: dict[str, Any] | None, user: str) -> Iterator[TurnView]:
+        """A new reply to the last message."""
+        state = dict(state or new_state())
+        sid = self._check(state, user)
+        if not sid:
+            raise CoachError("There is nothing to retry yet.")
+        chat = self.chat_history(sid)
+        while chat and chat[-1]["role"] == "assistant":  # the reply (and its guidance) goes
+            chat.pop()
+        yield from self._stream(sid, chat, state, lambda stop: self.coach.retry(sid, stop))
+
+    def edit(self, state: dict[str, Any] | None, user: str, index: Any, text: Any,
+             chat: list[dict[str, Any]] | None) -> Iterator[TurnView]:
+        """Replace the person's last message with the edited text and answer that."""
+        state = dict(state or new_state())
+        sid = self._check(state, user)
+        if not sid:
+            raise CoachError("There is nothing to edit yet.")
+        shown = list(chat or [])
+        users = [i for i, m in enumerate(shown) if m.get("role") == "user"]
+        position = index[0] if isinstance(index, (list, tuple)) else index
+        if not users or position != users[-1]:
+            yield TurnView(chat=self.chat_history(sid), state=state,
+                           warnings=["Only your last message can be edited."])
+            return
+        try:
+            text = validate_message(_text_of(text))
+        except CoachError as exc:
+            yield TurnView(chat=self.chat_history(sid), state=state, warnings=[str(exc)])
+            return
+        kept = self.chat_history(sid)
+        last_user = max(i for i, m in enumerate(kept) if m["role"] == "user")
+        kept = [*kept[:last_user], {"role": "user", "content": text}]
+        yield from self._stream(sid, kept, state, lambda stop: self.coach.edit(sid, text, stop))
+
+    def _after_take_back(self, sid: str, state: dict[str, Any], chat: list[dict[str, Any]],
+                         textbox: str | None = None) -> TurnView:
+        session = self.coach.session(sid)
+        plan = self.coach.plan(sid)
+        last = next((m for m in reversed(chat) if m["role"] == "assistant"
+                     and not m.get("metadata")), None)
+        state["reply"] = last["content"] if last else ""
+        return TurnView(chat=chat, state=state, textbox=textbox,
+                        stage=self.stage_markdown(session.stage, sid),
+                        plan=view.plan_markdown(list(plan.items) if plan else [],
+                                                bool(plan and plan.agreed)),
+                        status=self.status())
+
+    # ---- streaming a reply ----------------------------------------------------------------
+    def _stream(self, sid: str, chat: list[dict[str, Any]], state: dict[str, Any],
+                start: Any, textbox: str | None = None) -> Iterator[TurnView]:
+        """Run one engine turn for this session, yielding views as the reply streams in."""
+        stop = threading.Event()
+        with self._running_guard:
+            self._running[sid] = stop
+        try:
+            chat.append({"role": "assistant", "content": ""})
+            yield TurnView(chat=chat, state=state, textbox=textbox, running=True)
+            shown = ""
+            started = time.monotonic()
+            warned = False
+            for event in _watched(start(stop)):
+                if event is _TICK:
+                    if not warned and time.monotonic() - started > settings().web_watchdog_s:
+                        warned = True
+                        yield TurnView(chat=chat, state=state, status=f"⏳ {SLOW_MESSAGE}")
+                    continue
+                if isinstance(event, BaseException):
+                    chat.pop()
+                    msg = str(event) if isinstance(event, CoachError) else (
+                        "Something went wrong while answering. Your message is saved; please "
+                        "try again in a moment.")
+                    if not isinstance(event, CoachError):
+                        log.error("turn failed: %s", type(event).__name__)
+                    yield TurnView(chat=chat, state=state, warnings=[msg], status=self.status(),
+                                   running=False)
+                    return
+                if isinstance(event, Delta):
+                    shown += event.text
+                    chat[-1] = {"role": "assistant", "content": shown}
+                    yield TurnView(chat=chat, state=state)
+                elif isinstance(event, TurnResult):
+                    yield self._final(event, chat, state)
+        finally:
+            with self._running_guard:
+                if self._running.get(sid) is stop:
+                    del self._running[sid]
 
     def _final(self, result: TurnResult, chat: list[dict[str, str]],
                state: dict[str, Any]) -> TurnView:
         chat[-1] = {"role": "assistant", "content": result.reply}
+        under = view.sources_message(result.sources, self.coach.card)
+        if under:
+            chat.append(under)  # the guidance this reply drew on, folded under it
         state["reply"] = result.reply
         warnings = []
         fell_back = result.backend != self.coach.backend_name
-        if result.notice:
+        stopped = result.route.endswith("(stopped)")  # the person's own choice: no warning
+        if result.notice and not stopped:
             warnings.append(result.notice.strip("() "))
         urgent = result.resources if result.referral and result.resources else None
         session = self.coach.session(result.session)
         return TurnView(
-            chat=chat, state=state, stage=self.stage_markdown(result.stage),
-            sources=self.sources_markup(result.sources),
+            chat=chat, state=state, stage=self.stage_markdown(result.stage, result.session),
+            running=False, help_open=bool(urgent), plan_open=result.route == "plan",
             plan=view.plan_markdown(result.plan, result.plan_agreed),
             help=self.help_markdown(session.region, urgent, result.safety.get("level", "")),
             quick_exit=True if result.quick_exit else None,
-            status=self.status(result.backend if fell_back else None, result.notice),
+            status=self.status(result.backend if fell_back else None,
+                               "" if stopped else result.notice),
             warnings=warnings)
 
     def transcribe(self, audio: Any) -> str:
@@ -337,6 +429,15 @@ class WebSessions:
 
 
 _TICK = object()
+
+
+def _text_of(value: Any) -> str:
+    """The text of a chat message value (a string, or Gradio's list of parts)."""
+    if isinstance(value, dict):
+        value = value.get("text") or value.get("content") or value.get("value") or ""
+    if isinstance(value, list):
+        return " ".join(_text_of(v) for v in value)
+    return str(value or "")
 
 
 def _watched(events: Iterator[Any], tick_s: float = 1.0) -> Iterator[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
@@ -23,42 +22,43 @@ def stage_label(stage: str, names: dict[str, str] | None = None) -> str:
     return names.get(stage, stage.replace("_", " "))
 
 
-def stage_progress(stage: str | None, names: dict[str, str] | None = None,
-                   stages: Sequence[str] = STAGES) -> str:
-    """Markdown: where the session is, as a short list with the current step marked."""
-    current = stage if stage in stages else "welcome"
-    at = stages.index(current)
-    lines = [f"**Step {at + 1} of {len(stages)}: {stage_label(current, names)}**", ""]
-    for i, s in enumerate(stages):
-        label = stage_label(s, names)
-        if s == current:
-            lines.append(f"- ▶ **{label}**")
-        elif i < at:
-            lines.append(f"- ✓ {label}")
-        else:
-            lines.append(f"- ○ {label}")
-    lines += ["", "_You can ask to talk about any of these at any time._"]
+def topics_markdown(visited: Sequence[str], stage: str | None,
+                    names: dict[str, str] | None = None, stages: Sequence[str] = STAGES) -> str:
+    """Markdown: the topics talked about so far, the one now, and what else is open (the
+    stages are a map the person may follow anywhere, not steps to get through)."""
+    topics = [s for s in stages if s not in ("welcome", "plan")]
+    done = [s for s in topics if s in visited and s != stage]
+    lines = []
+    if stage in topics:
+        lines.append(f"**Now:** {stage_label(stage, names)}")
+    if done:
+        lines.append("**Talked about:** " + ", ".join(stage_label(s, names) for s in done))
+    if not lines:
+        lines.append("**Nothing yet:** start wherever you like.")
+    rest = [stage_label(s, names) for s in topics if s not in visited and s != stage]
+    if rest:
+        lines += ["", "_You can ask about any of these at any time:_ " + ", ".join(rest) + "."]
+    if "plan" in visited or stage == "plan":
+        lines += ["", "**Your plan** is open below."]
     return "\n".join(lines)
 
 
-def sources_html(sources: Iterable[dict[str, Any]], card: Callable[[str], Any]) -> str:
-    """HTML: each card the last reply drew on, as a title that opens to the card's text."""
-    blocks = []
+def sources_message(sources: Iterable[dict[str, Any]], card: Callable[[str], Any]
+                    ) -> dict[str, Any] | None:
+    """The guidance a reply drew on, as a folded note under it (a chat message whose metadata
+    title makes Gradio show it collapsed)."""
+    lines = []
     for src in sources:
         found = card(str(src.get("id", ""))) if src.get("id") else None
-        title = html.escape(str(getattr(found, "title", None) or src.get("title") or "Guidance"))
-        if found is None:
-            blocks.append(f"<details><summary>{title}</summary></details>")
-            continue
-        tip = getattr(found, "tip", "") or ""
-        body = getattr(found, "body", "") or ""
-        paras = "".join(f"<p>{html.escape(p.strip())}</p>" for p in body.split("\n\n") if p.strip())
-        tip_html = f"<p><strong>In one line:</strong> {html.escape(tip)}</p>" if tip else ""
-        blocks.append(f'<details class="coach-source"><summary>{title}</summary>'
-                      f"{tip_html}{paras}</details>")
-    if not blocks:
-        return '<p class="coach-muted">Guidance the coach draws on will show here.</p>'
-    return "\n".join(blocks)
+        title = str(getattr(found, "title", None) or src.get("title") or "Guidance")
+        tip = (getattr(found, "tip", "") or "").strip()
+        lines.append(f"- **{title}**" + (f": {tip}" if tip else ""))
+    if not lines:
+        return None
+    n = len(lines)
+    return {"role": "assistant", "content": "\n".join(lines),
+            "metadata": {"title": f"Guidance behind this reply ({n} card{'s' if n > 1 else ''})",
+                         "status": "done"}}
 
 
 def _reach(r: dict[str, Any]) -> str:
@@ -125,12 +125,18 @@ def status_line(configured: str, used: str | None = None, notice: str = "") -> s
     return line
 
 
-def history_messages(turns: Iterable[Any]) -> list[dict[str, str]]:
-    """Chat messages (Gradio's messages format) from stored turns."""
-    out = []
+def history_messages(turns: Iterable[Any], card: Callable[[str], Any] | None = None
+                     ) -> list[dict[str, Any]]:
+    """Chat messages (Gradio's messages format) from stored turns, each reply followed by the
+    guidance it drew on (when `card` can look the cards up)."""
+    out: list[dict[str, Any]] = []
     for t in turns:
         role = "user" if getattr(t, "role", "") == "user" else "assistant"
         out.append({"role": role, "content": str(getattr(t, "text", ""))})
+        if role == "assistant" and card is not None:
+            under = sources_message(list(getattr(t, "sources", None) or []), card)
+            if under:
+                out.append(under)
     return out
 
 
