@@ -116,6 +116,17 @@ class Coach:
         """The stages (topics) this session has talked about, in the order it reached them."""
         return list(SessionState.from_dict(self.store.get_state(session_id)).visited)
 
+    def spoken_notice(self, session_id: str) -> str:
+        """The spoken AI notice for the first reply read aloud in a session ('' afterwards):
+        voice mode says it is an AI, as the welcome does in writing."""
+        with self._lock(session_id):
+            state = SessionState.from_dict(self.store.get_state(session_id))
+            if state.spoken_notice:
+                return ""
+            state.spoken_notice = True
+            self._save_state(session_id, state)
+        return " ".join(compose.prompts()["spoken_ai_notice"].split())
+
     def set_session_region(self, session_id: str, region: str) -> None:
         self.store.update_session(session_id, region=normalise_region(region))
 

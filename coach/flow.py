@@ -94,6 +94,7 @@ class SessionState:
     user_turns: int = 0
     ai_notice_at: float = 0.0  # when the person was last told, here, that this is an AI
     turn_no: int = 0  # every message the person sent, whichever route answered it
+    spoken_notice: bool = False  # voice mode said aloud that this is an AI
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

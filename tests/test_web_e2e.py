@@ -115,7 +115,8 @@ def _last_reply(pg, before: int) -> str:
     while time.monotonic() < deadline:
         n = rows.count()
         # the reply row exists and the turn has finished (the status line is refreshed)
-        if n >= before + 2 and rows.nth(n - 1).inner_text().strip():
+        last = rows.nth(n - 1).inner_text().strip() if n else ""
+        if n >= before + 2 and last and "Thinking about what you wrote" not in last:
             pg.wait_for_timeout(300)
             if rows.count() == n:
                 return rows.nth(n - 1).inner_text()
@@ -228,10 +229,13 @@ def test_export_downloads_the_conversation_then_delete_removes_it(page, server):
     assert "credit card" not in out.stdout
 
 
-def open_upload(pg) -> None:
-    """Open the voice panel and switch the recorder to file upload."""
-    pg.locator("#coach-voice button").first.click()
-    pg.click("#coach-mic button[aria-label='Upload file']")
+def attach_audio(pg, path) -> None:
+    """Attach an audio file in the message box (its upload button), as a person would."""
+    with pg.expect_file_chooser() as chooser:
+        pg.click("#coach-input button[aria-label='Upload a file']")
+    chooser.value.set_files(str(path))
+    pg.locator("#coach-input").get_by_text(Path(path).name).or_(
+        pg.locator("#coach-input .thumbnail-item, #coach-input .thumbnail")).first.wait_for()
 
 
 def test_a_spoken_message_is_transcribed_and_answered(page, tmp_path):
@@ -240,10 +244,11 @@ def test_a_spoken_message_is_transcribed_and_answered(page, tmp_path):
         pytest.skip("voice models are not installed")
     wav = voice.write_wav(tmp_path / "message.wav",
                           "I found messages on my partner's phone and I feel hurt.")
-    open_upload(page)
+    page.locator("#coach-voice").get_by_text("Voice: hear the replies").click()
     page.check("#coach-voice-on input")
     before = page.locator("#coach-chat .message-row").count()
-    page.set_input_files("#coach-mic input[type=file]", str(wav))
+    attach_audio(page, wav)
+    page.click("#coach-send")
     reply = _last_reply(page, before)
     chat = page.inner_text("#coach-chat").lower()
     assert "messages on my partner" in chat and "phone" in chat
@@ -257,8 +262,8 @@ def test_a_spoken_message_is_transcribed_and_answered(page, tmp_path):
 def test_unusable_audio_gets_a_plain_message(page, tmp_path):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt this is not audio at all")
-    open_upload(page)
-    page.set_input_files("#coach-mic input[type=file]", str(bad))
+    attach_audio(page, bad)
+    page.click("#coach-send")
     toast = page.locator(".toast-body").first
     toast.wait_for()
     text = toast.inner_text()
@@ -292,10 +297,13 @@ def test_a_recorded_message_from_the_microphone_is_answered(browser, server, tmp
         pg.set_default_timeout(TIMEOUT_MS)
         pg.goto(server["url"])
         pg.wait_for_selector("#coach-input textarea")
-        pg.locator("#coach-voice button").first.click()
-        pg.click("#coach-mic button.record-button")
+        # the microphone is in the message box: record, stop, attach, send
+        pg.click("#coach-input button[aria-label='Record audio']")
+        pg.click("#coach-input button.record-button")
         pg.wait_for_timeout(4500)
-        pg.click("#coach-mic button.stop-button")
+        pg.click("#coach-input button.stop-button")
+        pg.click("#coach-input button[aria-label='Attach audio']")
+        pg.click("#coach-send")
         reply = _last_reply(pg, 0)
         pg.wait_for_timeout(1500)
         rows = pg.locator("#coach-chat .message-row").count()

@@ -182,7 +182,8 @@ def final(views):
 def test_a_turn_starts_a_session_streams_and_ends_with_the_stored_reply(web):
     views = list(web.turn("I found messages on his phone and I feel sick", [], None, "ann"))
     first, last = views[0], views[-1]
-    assert first.textbox == "" and first.chat[-1] == {"role": "assistant", "content": ""}
+    assert first.textbox == "" and first.running is True
+    assert first.chat[-1]["metadata"]["status"] == "pending"  # a spinner while it thinks
     sid = last.state["session"]
     stored = [t.text for t in web.coach.store.turns(sid)]
     said = [m["content"] for m in last.chat if not m.get("metadata")]
@@ -465,3 +466,16 @@ def test_a_like_on_the_guidance_note_counts_for_the_reply_above_it():
             {"role": "assistant", "content": "- **Card**", "metadata": {"title": "Guidance"}}]
     assert _reply_at(chat, 2, "- **Card**") == "The reply."
     assert _reply_at(chat, 1, "x") == "The reply."
+
+
+def test_the_first_reply_read_aloud_says_it_is_an_ai(web, monkeypatch):
+    import coach.voice as voice
+
+    said = []
+    monkeypatch.setattr(voice, "synthesize_stream", lambda text: said.append(text) or iter(()))
+    v = final(web.turn("I keep doubting my girlfriend even though she's done nothing", [],
+                       None, "ann"))
+    list(web.speak(v.state["reply"], v.state))
+    list(web.speak(v.state["reply"], v.state))
+    assert said[0].startswith("Just so you know, I'm an AI coach, not a person")
+    assert said[1] == v.state["reply"]  # once per session

@@ -97,7 +97,7 @@ def privacy_text(backend: str) -> str:
         f"- What is stored: your messages, the coach's replies, optional check-ins and your plan.\n"
         f"- Where: on the computer running the coach, in `{where}`."
         f"{remote}\n"
-        "- To delete: open **Sessions** and choose **Delete this session**, or run "
+        "- To delete: open **Sessions and privacy** and choose **Delete this session**, or run "
         "`coach sessions delete ID`.\n\n"
         "The coach is not therapy and cannot diagnose anyone. If you are in danger, use the "
         "**Get help now** panel."
@@ -132,11 +132,14 @@ def build(web: WebSessions) -> gr.Blocks:
                         "or what you would like to change.")
         with gr.Row(equal_height=True, elem_id="coach-compose"):
             # lines=1: Enter sends and Shift+Enter adds a line (Gradio's rule for a one-line
-            # box that grows up to max_lines), as in every chat app.
-            box = gr.Textbox(show_label=False,
-                             placeholder="Write a message… (Enter sends)",
-                             lines=1, max_lines=8, scale=5, elem_id="coach-input",
-                             autofocus=True)
+            # box that grows up to max_lines), as in every chat app. The microphone (and an
+            # audio upload) sit inside the box: a recording is transcribed and sent as text.
+            box = gr.MultimodalTextbox(show_label=False,
+                                       placeholder="Write a message… (Enter sends)",
+                                       lines=1, max_lines=8, scale=5, elem_id="coach-input",
+                                       autofocus=True, sources=["microphone", "upload"],
+                                       file_types=["audio"], file_count="single",
+                                       submit_btn=False, stop_btn=False)
             send = gr.Button("Send", variant="primary", scale=1, min_width=70,
                              elem_id="coach-send")
             stop_btn = gr.Button("Stop", variant="secondary", scale=1, min_width=70,
@@ -151,9 +154,8 @@ def build(web: WebSessions) -> gr.Blocks:
             stage = gr.Markdown(web.stage_markdown("welcome"), elem_id="coach-stage")
         with gr.Accordion("Your plan", open=False, elem_id="coach-plan-box") as plan_box:
             plan = gr.Markdown(view.plan_markdown([]), elem_id="coach-plan")
-        with gr.Accordion("Talk instead of typing", open=False, elem_id="coach-voice"):
-            mic = gr.Audio(sources=["microphone", "upload"], type="filepath",
-                           label="Record or upload a voice message", elem_id="coach-mic")
+        with gr.Accordion("Voice: hear the replies", open=False, elem_id="coach-voice"):
+            gr.Markdown("To talk instead of typing, tap the microphone in the message box.")
             voice_on = gr.Checkbox(label="Read the coach's replies aloud", value=False,
                                    elem_id="coach-voice-on")
             speaker = gr.Audio(streaming=True, autoplay=True, interactive=False,
@@ -203,13 +205,24 @@ def build(web: WebSessions) -> gr.Blocks:
                     keep if v.help is None else v.help,
                     quick_update,
                     keep if v.status is None else v.status,
-                    keep if v.textbox is None else v.textbox,
+                    keep if v.textbox is None else {"text": v.textbox, "files": []},
                     keep if v.running is None else gr.update(visible=v.running),
                     gr.update(open=True) if v.help_open else keep,  # a crisis reply opens help
                     gr.update(open=True) if v.plan_open else keep)
 
-        def on_send(text, history, st, reg, rem, request: gr.Request):
+        def on_send(message, history, st, reg, rem, request: gr.Request):
             user = web.user_of(request)
+            text, audio = _message_parts(message)
+            if audio:  # a recording from the microphone in the box, or an uploaded file
+                try:
+                    heard = web.transcribe(audio)
+                except CoachError as exc:
+                    gr.Warning(str(exc))  # what was typed stays; the unusable audio goes
+                    out = [gr.skip() for _ in turn_outputs]
+                    out[turn_outputs.index(box)] = {"text": text, "files": []}
+                    yield tuple(out)
+                    return
+                text = f"{text} {heard}".strip()
             try:
                 for v in web.turn(text, history, st, user, reg, rem):
                     yield pack(v)
@@ -220,28 +233,11 @@ def build(web: WebSessions) -> gr.Blocks:
             value = data.value if isinstance(data.value, dict) else {"text": data.value}
             yield from on_send(str(value.get("text") or ""), history, st, reg, rem, request)
 
-        def on_voice(audio, history, st, reg, rem, request: gr.Request):
-            if not audio or (st and st.get("audio") == audio):
-                # nothing new: a cleared recorder, or one recording reported by two events
-                yield tuple(gr.skip() for _ in turn_outputs)
-                return
-            st = dict(st or new_state())
-            st["audio"] = audio
-            try:
-                text = web.transcribe(audio)
-            except CoachError as exc:
-                gr.Warning(str(exc))
-                yield (gr.skip(), st, *([gr.skip()] * (len(turn_outputs) - 2)))
-                return
-            for v in web.turn(text, history, st, web.user_of(request), reg, rem):
-                v.textbox = None  # whatever is typed in the box stays there
-                yield pack(v)
-
         def on_speak(st, on):
             if not on or not st or not st.get("reply"):
                 return
             try:
-                yield from web.speak(st["reply"])
+                yield from web.speak(st["reply"], st)
             except CoachError as exc:
                 gr.Warning(str(exc))
 
@@ -262,12 +258,6 @@ def build(web: WebSessions) -> gr.Blocks:
                               **turn_args),
                    box.submit(on_send, api_name="send_on_enter", api_visibility=UI_ONLY,
                               **turn_args)):
-            ev.then(**speak_args)
-            ev.then(**after)
-        voice_args = dict(inputs=[mic, chat, state, region, remember], outputs=turn_outputs,
-                          concurrency_id="voice", concurrency_limit=2, show_progress="minimal",
-                          api_visibility=UI_ONLY)
-        for ev in (mic.stop_recording(on_voice, **voice_args), mic.upload(on_voice, **voice_args)):
             ev.then(**speak_args)
             ev.then(**after)
         quick.click(None, js=leave_js())
@@ -415,6 +405,15 @@ def build(web: WebSessions) -> gr.Blocks:
                           [*session_outputs, saved, export_file, confirm_row],
                           api_visibility=UI_ONLY)
     return demo
+
+
+def _message_parts(message: Any) -> tuple[str, str | None]:
+    """(typed text, audio file or None) from the message box's value."""
+    if isinstance(message, dict):
+        files = [f.get("path") if isinstance(f, dict) else f for f in message.get("files") or []]
+        audio = next((str(f) for f in files if f), None)
+        return str(message.get("text") or ""), audio
+    return str(message or ""), None
 
 
 def _reply_at(history: list[Any], index: Any, value: Any) -> str:

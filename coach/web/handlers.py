@@ -28,6 +28,10 @@ SLOW_MESSAGE = ("This is taking longer than usual. Your message is saved; the re
                 "appear here as soon as it is ready.")
 EXPORT_KEEP_S = 3600.0
 _DONE = object()
+# What the chat shows between sending and the first words of the reply (a folded note with a
+# spinner, which Gradio draws for metadata status "pending").
+PENDING = {"role": "assistant", "content": "",
+           "metadata": {"title": "Thinking about what you wrote…", "status": "pending"}}
 # Services shown in the always-visible panel (the full list is in each crisis reply).
 PANEL_CATEGORIES = ("self_harm", "abuse", "therapy")
 
@@ -358,7 +362,7 @@ class WebSessions:
         with self._running_guard:
             self._running[sid] = stop
         try:
-            chat.append({"role": "assistant", "content": ""})
+            chat.append(dict(PENDING))  # a spinner while the coach thinks
             yield TurnView(chat=chat, state=state, textbox=textbox, running=True)
             shown = ""
             started = time.monotonic()
@@ -420,12 +424,16 @@ class WebSessions:
 
         return transcribe(audio).text
 
-    def speak(self, text: str) -> Iterator[tuple[int, Any]]:
-        """The reply as audio, one sentence at a time."""
+    def speak(self, text: str, state: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
+        """The reply as audio, one sentence at a time; the first reply read aloud in a session
+        starts by saying that this is an AI."""
         from ..voice import synthesize_stream
 
-        if text and text.strip():
-            yield from synthesize_stream(text)
+        if not text or not text.strip():
+            return
+        sid = (state or {}).get("session")
+        notice = self.coach.spoken_notice(sid) if sid else ""
+        yield from synthesize_stream(f"{notice} {text}" if notice else text)
 
 
 _TICK = object()
