@@ -159,6 +159,7 @@ def test_crisis_message_shows_support_and_no_coaching_idea(page):
     reply = send(page, "I want to end my life tonight")
     assert "999" in reply and "Samaritans" in reply
     assert not any(lead in reply for lead in IDEA_LEADS)
+    page.locator("#coach-help-text").wait_for(state="visible")  # the panel opened by itself
     panel = page.inner_text("#coach-help-text")
     assert "Please reach out now" in panel and "Samaritans" in panel and "116 123" in panel
 

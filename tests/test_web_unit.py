@@ -41,7 +41,10 @@ def test_the_guidance_under_a_reply_is_a_folded_note_with_each_card():
     assert note["role"] == "assistant"
     assert note["metadata"] == {"title": "Guidance behind this reply (2 cards)",
                                 "status": "done"}  # Gradio shows "done" notes folded
-    assert note["content"].splitlines() == ["- **Talk about it**: Say it.", "- **Old**"]
+    assert note["content"].splitlines() == ["- **Talk about it**: First para.", "- **Old**"]
+    long = _Card("Long", " ".join(["word"] * 100) + "\n\nSecond.", "Tip.")
+    gist = view.sources_message([{"id": "x"}], {"x": long}.get)["content"]
+    assert gist.endswith("…") and len(gist) < 260 and "Second" not in gist
     assert view.sources_message([], cards.get) is None
 
 

@@ -40,7 +40,7 @@ def topics_markdown(visited: Sequence[str], stage: str | None,
         lines += ["", "_You can ask about any of these at any time:_ " + ", ".join(rest) + "."]
     if "plan" in visited or stage == "plan":
         lines += ["", "**Your plan** is open below."]
-    return "\n".join(lines)
+    return "\n\n".join(line for line in lines if line)
 
 
 def sources_message(sources: Iterable[dict[str, Any]], card: Callable[[str], Any]
@@ -51,8 +51,7 @@ def sources_message(sources: Iterable[dict[str, Any]], card: Callable[[str], Any
     for src in sources:
         found = card(str(src.get("id", ""))) if src.get("id") else None
         title = str(getattr(found, "title", None) or src.get("title") or "Guidance")
-        tip = (getattr(found, "tip", "") or "").strip()
-        lines.append(f"- **{title}**" + (f": {tip}" if tip else ""))
+        lines.append(f"- **{title}**" + (f": {_gist(found)}" if found is not None else ""))
     if not lines:
         return None
     n = len(lines)
@@ -123,6 +122,17 @@ def status_line(configured: str, used: str | None = None, notice: str = "") -> s
     if notice:
         line += f"\n\n⚠️ {notice.strip('() ')}"
     return line
+
+
+def _gist(card: Any, limit: int = 220) -> str:
+    """A card in a few words for the note under a reply: the start of its body (the reply
+    itself already carries the tip), else the tip."""
+    body = " ".join(str(getattr(card, "body", "") or "").split("\n\n")[0].split())
+    text = body or " ".join(str(getattr(card, "tip", "") or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "…"
 
 
 def history_messages(turns: Iterable[Any], card: Callable[[str], Any] | None = None
