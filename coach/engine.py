@@ -174,6 +174,10 @@ class Coach:
         self.store.set_feedback(session_id, turn_idx, value)
         return turn_idx
 
+    def feedback_comment(self, session_id: str, comment: str, *, turn_idx: int) -> None:
+        """The person's own words about a reply, kept with their feedback on this machine."""
+        self.store.set_feedback_comment(session_id, turn_idx, comment)
+
     def feedback_summary(self) -> list[dict[str, Any]]:
         return self.store.feedback_summary()
 

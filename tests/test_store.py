@@ -405,3 +405,34 @@ def test_feedback_is_kept_per_reply_exported_and_deleted_with_the_session(tmp_pa
     store.delete_session(s.id)
     assert store.feedback_summary() == []
     store.close()
+
+
+def test_a_feedback_comment_is_kept_in_their_words_exported_and_deleted(store):
+    import json as _json
+
+    from coach.errors import InputError
+
+    s = store.create_session(title="t")
+    store.add_assistant_turn(s.id, "Welcome")
+    store.add_user_turn(s.id, "hello")
+    reply = store.add_assistant_turn(s.id, "That sounds hard.", backend="local")
+    other = store.add_assistant_turn(s.id, "Another reply.", backend="local")
+    store.set_feedback(s.id, reply.idx, "Dislike")
+    store.set_feedback_comment(s.id, reply.idx, "It  didn't answer\nwhat I asked")
+    store.set_feedback(s.id, reply.idx, "Felt robotic or repetitive")  # the words stay
+    store.set_feedback_comment(s.id, other.idx, "Helpful, thanks")  # words alone
+    with pytest.raises(InputError):
+        store.set_feedback_comment(s.id, reply.idx, "   ")
+    with pytest.raises(InputError):
+        store.set_feedback_comment(s.id, 1, "on my own message")
+    doc = _json.loads(store.export(s.id, "json"))
+    assert doc["turns"][reply.idx]["feedback"] == "Felt robotic or repetitive"
+    assert doc["turns"][reply.idx]["feedback_comment"] == "It didn't answer what I asked"
+    assert doc["turns"][other.idx]["feedback"] == "Comment"
+    md = store.export(s.id, "md")
+    assert "Your feedback: Felt robotic or repetitive_ · It didn't answer" in md
+    summary = store.feedback_summary()
+    assert sorted(r["commented"] for r in summary) == [True, True]
+    assert all("text" not in r and "comment" not in r for r in summary)  # counts only
+    store.delete_session(s.id)
+    assert store.feedback_summary() == []

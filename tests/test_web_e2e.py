@@ -351,12 +351,18 @@ def test_a_reply_can_be_liked_or_disliked_and_the_feedback_is_kept(page, server)
     send(page, "My boyfriend hides his phone and I feel sick about it.")
     page.locator("#coach-chat .message-row").last.hover()
     page.locator("#coach-chat button[aria-label='Dislike']").last.click()
-    page.wait_for_timeout(1500)
+    # room for a comment appears; Enter saves it
+    comment = page.locator("#coach-feedback-comment textarea")
+    comment.wait_for(state="visible")
+    comment.fill("It asked me a question instead of giving me words to use")
+    comment.press("Enter")
+    page.locator("#coach-feedback-comment").wait_for(state="hidden")
     out = subprocess.run([COACH, "eval", "feedback", "--json"], capture_output=True, text=True,
                          timeout=120, env=child_env(COACH_HOME=str(server["home"])))
     report = json.loads(out.stdout)["feedback"]
     assert report["rated"] >= 1 and report["by_value"].get("Dislike", 0) >= 1, out.stderr
-    assert report["by_backend"]["scripted"]["Dislike"] >= 1
+    assert report["by_backend"]["scripted"]["Dislike"] >= 1 and report["commented"] >= 1
+    assert "words to use" not in out.stdout  # the report is counts only
 
 
 def test_an_empty_chat_offers_starters_that_send_when_tapped(browser, server):
@@ -531,3 +537,35 @@ def test_stop_ends_a_slow_reply_and_the_model_stops_writing(browser, slow_server
         pg.screenshot(path=str(ARTIFACTS / "web-stopped-390x844.png"))
     finally:
         ctx.close()
+
+
+def test_the_ai_notice_shows_and_comes_back_after_three_hours(page, server):
+    """The header and welcome say it is an AI; after three hours (the session's clock is set
+    back in its database, as if the person had kept talking) a reply says so again."""
+    assert "an AI coach, not a person and not a therapist" in page.inner_text("#coach-ai-notice")
+    send(page, "My husband lied to me about money and I feel stupid.")
+    chat = page.inner_text("#coach-chat")
+    assert "I'm an AI coach" in chat and "reminder: you're talking with an AI" not in chat
+    from coach.store import SessionStore
+
+    store = SessionStore(f"sqlite:///{server['home'] / 'coach.db'}")
+    try:
+        sid = store.list_sessions(limit=1)[0].id
+        state = store.get_state(sid)
+        state["ai_notice_at"] -= 3 * 3600 + 5
+        store.set_state(sid, state)
+    finally:
+        store.close()
+    reply = send(page, "I keep going over it at night.")
+    assert "reminder: you're talking with an AI coach" in reply
+    assert "not a person" in reply
+
+
+def test_the_published_crisis_protocol_opens_from_the_help_panel(page):
+    page.locator("#coach-help").get_by_text("Get help now").first.click()
+    page.locator("#coach-protocol").get_by_text("How the coach handles a crisis").click()
+    text = page.locator("#coach-protocol-text")
+    text.wait_for(state="visible")
+    body = text.inner_text()
+    assert "What the coach looks for" in body and "Urgent:" in body
+    assert "crisis referral" in body and "so far (counts only, no identifiers)" in body

@@ -179,7 +179,9 @@ def markdown(results: dict[str, Any]) -> str:
         f = suites["feedback"]
         lines += ["## Feedback from people (this machine)", "",
                   f"{f['rated']} replies rated; liked {f['liked']}, not liked {f['disliked']} "
-                  f"(like rate {_pct(f['like_rate'])}). Counts only; no message text.", ""]
+                  f"(like rate {_pct(f['like_rate'])}); {f.get('commented', 0)} with a comment "
+                  "in the person's words, which stay in that session's export. Counts only; "
+                  "no message text.", ""]
         if f["by_value"]:
             lines += [_md_table(["feedback", "replies"],
                                 [[k, str(v)] for k, v in sorted(f["by_value"].items())]), ""]

@@ -195,7 +195,10 @@ def feedback_report() -> dict[str, Any]:
             slot[r["value"]] = slot.get(r["value"], 0) + 1
     rated = len(rows)
     liked = by_value.get("Like", 0)
-    return {"rated": rated, "liked": liked, "disliked": rated - liked,
+    commented = sum(1 for r in rows if r.get("commented"))
+    only_words = by_value.get("Comment", 0)  # a comment with no like or dislike
+    return {"rated": rated, "liked": liked, "disliked": rated - liked - only_words,
+            "commented": commented,
             "like_rate": liked / rated if rated else None, "by_value": by_value,
             "by_backend": by_backend, "by_stage": by_stage}
 

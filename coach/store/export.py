@@ -50,7 +50,9 @@ def to_json(snapshot) -> str:
             {"idx": t.idx, "role": t.role, "text": t.text, "stage": t.stage,
              "status": t.status, "created_at": _iso(t.created_at), "sources": t.sources,
              "safety": t.safety, "backend": t.backend,
-             **({"feedback": snapshot.feedback[t.idx]} if t.idx in snapshot.feedback else {})}
+             **({"feedback": snapshot.feedback[t.idx]} if t.idx in snapshot.feedback else {}),
+             **({"feedback_comment": snapshot.feedback_comments[t.idx]}
+                if t.idx in getattr(snapshot, "feedback_comments", {}) else {})}
             for t in snapshot.turns
         ],
         "plan": None if snapshot.plan is None else {
@@ -90,7 +92,9 @@ def to_markdown(snapshot) -> str:
         out += [f"**{_SPEAKER.get(t.role, t.role)}** · {_when(t.created_at)}", ""]
         out += [_quote(t.text), ""]
         if t.idx in getattr(snapshot, "feedback", {}):
-            out += [f"_Your feedback: {snapshot.feedback[t.idx]}_", ""]
+            said = getattr(snapshot, "feedback_comments", {}).get(t.idx)
+            out += [f"_Your feedback: {snapshot.feedback[t.idx]}_"
+                    + (f" · {_clean(said)}" if said else ""), ""]
         if t.role == "user" and t.status in _STATUS_NOTE:
             out += [f"_{_STATUS_NOTE[t.status]}_", ""]
         sources = _source_lines(t.sources)

@@ -215,6 +215,16 @@ def _m0006_turn_undo(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE turns ADD COLUMN {column.name} {kind}{default}"))
 
 
+def _v7_columns(md: MetaData) -> None:
+    """Added in 0007: an optional comment with a like or dislike, in the person's words (kept
+    with the session on this machine, in its exports, and deleted with it)."""
+    md.tables["feedback"].append_column(Column("comment", Text, nullable=True))
+
+
+def _m0007_feedback_comment(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE feedback ADD COLUMN comment TEXT"))
+
+
 # Order matters and names are forever: they are what the `migrations` table records.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _m0001_initial),
@@ -223,6 +233,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0004_referral_counts", _m0004_referral_counts),
     ("0005_feedback", _m0005_feedback),
     ("0006_turn_undo", _m0006_turn_undo),
+    ("0007_feedback_comment", _m0007_feedback_comment),
 ]
 
 _bookkeeping = MetaData()
@@ -240,6 +251,7 @@ _v3_tables(METADATA)
 _v4_tables(METADATA)
 _v5_tables(METADATA)
 _v6_columns(METADATA)
+_v7_columns(METADATA)
 TABLES = METADATA.tables
 
 

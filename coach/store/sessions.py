@@ -63,6 +63,7 @@ _owners = TABLES["session_owners"]
 _referrals = TABLES["referral_counts"]
 _feedback = TABLES["feedback"]
 FEEDBACK_MAX = 80
+COMMENT_MAX = 1000  # characters of a feedback comment
 
 
 class SessionNotFound(CoachError):
@@ -163,6 +164,7 @@ class Snapshot:
     safety_events: list[SafetyEvent] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)
     feedback: dict[int, str] = field(default_factory=dict)  # turn idx -> like/dislike/reason
+    feedback_comments: dict[int, str] = field(default_factory=dict)  # turn idx -> their words
 
 
 def new_session_id() -> str:
@@ -415,12 +417,33 @@ class SessionStore:
                 (_turns.c.session_id == session_id) & (_turns.c.idx == turn_idx))).first()
             if row is None or row.role != "assistant":
                 raise InputError("Feedback can only be given on one of the coach's replies.")
-            conn.execute(delete(_feedback).where(
-                (_feedback.c.session_id == session_id) & (_feedback.c.turn_idx == turn_idx)))
+            where = (_feedback.c.session_id == session_id) & (_feedback.c.turn_idx == turn_idx)
+            kept = conn.execute(select(_feedback.c.comment).where(where)).scalar()
+            conn.execute(delete(_feedback).where(where))
             if value:
                 conn.execute(_feedback.insert().values(
                     session_id=session_id, turn_idx=turn_idx,
-                    value=" ".join(str(value).split())[:FEEDBACK_MAX], created_at=_now()))
+                    value=" ".join(str(value).split())[:FEEDBACK_MAX], created_at=_now(),
+                    comment=kept))
+
+    def set_feedback_comment(self, session_id: str, turn_idx: int, comment: str) -> None:
+        """Add the person's own words to their feedback on one reply (a reply with no like or
+        dislike yet gets the value "Comment")."""
+        words = " ".join(str(comment or "").split())[:COMMENT_MAX]
+        if not words:
+            raise InputError("The comment is empty: write a few words, or leave it.")
+        with write_tx(self._engine) as conn:
+            self._get_session(conn, session_id)
+            row = conn.execute(select(_turns.c.role).where(
+                (_turns.c.session_id == session_id) & (_turns.c.idx == turn_idx))).first()
+            if row is None or row.role != "assistant":
+                raise InputError("Feedback can only be given on one of the coach's replies.")
+            where = (_feedback.c.session_id == session_id) & (_feedback.c.turn_idx == turn_idx)
+            done = conn.execute(update(_feedback).where(where).values(comment=words))
+            if done.rowcount == 0:
+                conn.execute(_feedback.insert().values(
+                    session_id=session_id, turn_idx=turn_idx, value="Comment",
+                    created_at=_now(), comment=words))
 
     def feedback(self, session_id: str) -> dict[int, str]:
         """{turn idx: value} for the session's replies that got feedback."""
@@ -433,12 +456,13 @@ class SessionStore:
         text), oldest first, for `coach eval feedback`."""
         with read_tx(self._engine) as conn:
             rows = conn.execute(
-                select(_feedback.c.value, _feedback.c.created_at, _turns.c.backend,
-                       _turns.c.stage)
+                select(_feedback.c.value, _feedback.c.created_at, _feedback.c.comment,
+                       _turns.c.backend, _turns.c.stage)
                 .join(_turns, (_turns.c.session_id == _feedback.c.session_id)
                       & (_turns.c.idx == _feedback.c.turn_idx))
                 .order_by(_feedback.c.created_at))
             return [{"value": r.value, "backend": r.backend or "", "stage": r.stage or "",
+                     "commented": bool(r.comment),
                      "created_at": _utc(r.created_at).isoformat()} for r in rows]
 
     def referral_counts(self) -> list[dict[str, Any]]:
@@ -531,6 +555,8 @@ class SessionStore:
                 select(_summaries.c.text).where(_summaries.c.session_id == session_id)
                 .order_by(_summaries.c.created_at, _summaries.c.id)
             )
+            fb = list(conn.execute(select(_feedback).where(
+                _feedback.c.session_id == session_id)))
             return Snapshot(
                 session=session,
                 turns=self._turns(conn, session_id),
@@ -538,8 +564,8 @@ class SessionStore:
                 checkins=[Checkin(r.session_id, r.rating, _utc(r.created_at)) for r in checkins],
                 safety_events=self._events(conn, session_id),
                 summaries=list(summaries.scalars()),
-                feedback={r.turn_idx: r.value for r in conn.execute(
-                    select(_feedback).where(_feedback.c.session_id == session_id))},
+                feedback={r.turn_idx: r.value for r in fb},
+                feedback_comments={r.turn_idx: r.comment for r in fb if r.comment},
             )
 
     def export(self, session_id: str, fmt: str = "md") -> str:

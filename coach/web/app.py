@@ -144,6 +144,13 @@ def build(web: WebSessions) -> gr.Blocks:
                              elem_id="coach-send")
             stop_btn = gr.Button("Stop", variant="secondary", scale=1, min_width=70,
                                  visible=False, elem_id="coach-stop")
+        with gr.Row(visible=False, equal_height=True, elem_id="coach-feedback-row") as fb_row:
+            fb_text = gr.Textbox(show_label=False, lines=1, max_lines=4, scale=5,
+                                 placeholder="Anything to add about that reply? (optional; "
+                                             "kept with this conversation on this computer)",
+                                 elem_id="coach-feedback-comment")
+            fb_save = gr.Button("Save", size="sm", scale=1, min_width=70,
+                                elem_id="coach-feedback-save")
         status = gr.Markdown(web.status(), elem_id="coach-status")
         quick = gr.Button("Quick exit (leave this page)", variant="stop", visible=False,
                           elem_id="coach-quick-exit")
@@ -305,13 +312,28 @@ def build(web: WebSessions) -> gr.Blocks:
                 "Like" if data.liked else "Dislike")
             content = _reply_at(history or [], data.index, data.value)
             try:
-                web.feedback(st or {}, web.user_of(request), content, value)
+                idx = web.feedback(st or {}, web.user_of(request), content, value)
             except CoachError as exc:
                 gr.Warning(str(exc))
-                return
+                return gr.skip(), gr.skip()
             gr.Info("Thank you: your feedback is saved with this conversation.")
+            st = {**(st or {}), "feedback_turn": idx}
+            return gr.update(visible=True), st  # room for a comment, if they want
 
-        chat.like(on_like, [state, chat], None, api_visibility=UI_ONLY, show_progress="hidden")
+        def on_comment(text, st, request: gr.Request):
+            try:
+                web.feedback_comment(st or {}, web.user_of(request), text)
+            except CoachError as exc:
+                gr.Warning(str(exc))
+                return gr.skip(), gr.skip()
+            gr.Info("Thank you: your comment is saved with your feedback.")
+            return gr.update(visible=False), gr.update(value="")
+
+        for ev in (fb_save.click, fb_text.submit):
+            ev(on_comment, [fb_text, state], [fb_row, fb_text], api_visibility=UI_ONLY,
+               show_progress="hidden")
+
+        chat.like(on_like, [state, chat], [fb_row, state], api_visibility=UI_ONLY, show_progress="hidden")
         starter = chat.example_select(on_starter, [chat, state, region, remember], turn_outputs,
                                       api_visibility=UI_ONLY)
         starter.then(**speak_args)

@@ -143,6 +143,15 @@ class WebSessions:
             raise NotYours("That session belongs to another login.")
         return self.coach.feedback(sid, value, reply_text=reply_text)
 
+    def feedback_comment(self, state: dict[str, Any], user: str, text: Any) -> None:
+        """Keep the person's words with their last like or dislike in this browser."""
+        sid, idx = state.get("session"), state.get("feedback_turn")
+        if not sid or idx is None:
+            raise CoachError("Give a thumbs up or down on a reply first, then add a comment.")
+        if not self.may_use(sid, user):
+            raise NotYours("That session belongs to another login.")
+        self.coach.feedback_comment(sid, str(text or ""), turn_idx=int(idx))
+
     def protocol_markdown(self) -> str:
         """The published crisis protocol, with this installation's anonymous referral count."""
         from ..config import data_dir
