@@ -108,6 +108,35 @@ def test_spoken_replies_are_marked_as_ai_generated_in_the_file():
         assert w.getnframes() == 16001
 
 
+def test_the_web_players_joined_file_is_marked_whatever_its_format(tmp_path, monkeypatch):
+    import asyncio
+    import io
+    import wave
+
+    import gradio as gr
+
+    from coach.voice.audio import id3_comment, id3_tag, mark_wav
+    from coach.web.app import MarkedAudio
+
+    plain = to_wav_bytes(16000, np.zeros(800, dtype=np.float32))  # as Gradio joins a stream
+    marked = mark_wav(plain)
+    assert "AI-generated" in wav_info(marked)["ICMT"] and mark_wav(marked) == marked
+    with wave.open(io.BytesIO(marked)) as w:
+        assert w.getnframes() == 800
+    assert mark_wav(b"not audio") == b"not audio"
+    assert "AI-generated" in id3_comment(id3_tag() + b"\xff\xfb\x90\x00")
+    # the player marks the file Gradio joins from the streamed pieces (the download)
+    target = tmp_path / "audio.wav"
+    target.write_bytes(plain)
+
+    async def joined(self, stream, desired_output_format=None, only_file=False):
+        return type("Joined", (), {"path": str(target)})()
+
+    monkeypatch.setattr(gr.Audio, "combine_stream", joined)
+    asyncio.run(MarkedAudio(streaming=True, interactive=False).combine_stream([b""], "wav"))
+    assert "AI-generated" in wav_info(target.read_bytes())["ICMT"]
+
+
 def test_the_speech_engine_marks_its_audio():
     from coach.voice import tts
 

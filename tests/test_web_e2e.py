@@ -258,6 +258,14 @@ def test_a_spoken_message_is_transcribed_and_answered(page, tmp_path):
     page.wait_for_function(
         "() => { const a = document.querySelector('#coach-speaker audio');"
         " return a && (a.src || a.currentSrc); }", timeout=TIMEOUT_MS)
+    # once it has played, the player's file (its download) is marked as AI-generated
+    link = page.locator("#coach-speaker a[download]").first
+    link.wait_for(state="attached", timeout=TIMEOUT_MS)
+    data = page.request.get(link.get_attribute("href")).body()
+    from coach.voice.audio import id3_comment, wav_info
+
+    marked = wav_info(data).get("ICMT", "") if data[:4] == b"RIFF" else id3_comment(data)
+    assert "AI-generated speech" in marked
 
 
 def test_unusable_audio_gets_a_plain_message(page, tmp_path):

@@ -376,6 +376,42 @@ def _info_chunk(info: dict[str, str]) -> bytes:
     return struct.pack("<4sI", b"LIST", len(body)) + body
 
 
+def id3_tag(info: dict[str, str] | None = None) -> bytes:
+    """An ID3v2.3 tag saying the audio is AI-generated (a COMM comment and the encoding
+    software, TSSE), to put in front of an MP3 file."""
+    info = info or AI_AUDIO_INFO
+
+    def frame(fid: bytes, body: bytes) -> bytes:
+        return fid + struct.pack(">I", len(body)) + b"\x00\x00" + body
+
+    comment = info.get("ICMT", "").encode("latin-1", "replace")
+    software = info.get("ISFT", "").encode("latin-1", "replace")
+    frames = (frame(b"COMM", b"\x00eng\x00" + comment)
+              + frame(b"TSSE", b"\x00" + software))
+    size = len(frames)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    return b"ID3\x03\x00\x00" + syncsafe + frames
+
+
+def id3_comment(data: bytes) -> str:
+    """The COMM text of an MP3 file's ID3v2 tag ('' when there is none)."""
+    if not data.startswith(b"ID3") or len(data) < 10:
+        return ""
+    size = (data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9]
+    pos, end = 10, 10 + size
+    while pos + 10 <= end:
+        fid = data[pos:pos + 4]
+        length = struct.unpack(">I", data[pos + 4:pos + 8])[0]
+        body = data[pos + 10:pos + 10 + length]
+        if fid == b"COMM" and len(body) >= 5:
+            text = body[4:]
+            return text.split(b"\x00", 1)[-1].decode("latin-1")
+        if not fid.strip(b"\x00"):
+            break
+        pos += 10 + length
+    return ""
+
+
 def to_wav_bytes(sample_rate: int, samples: np.ndarray,
                  info: dict[str, str] | None = None) -> bytes:
     """Encode mono int16 (or float in [-1, 1]) samples as a 16-bit PCM WAV file, with an
@@ -392,6 +428,18 @@ def to_wav_bytes(sample_rate: int, samples: np.ndarray,
         int(sample_rate), int(sample_rate) * 2, 2, 16, b"data", len(pcm),
     )
     return header + pcm + pad + extra
+
+
+def mark_wav(data: bytes, info: dict[str, str] | None = None) -> bytes:
+    """A complete WAV file with a RIFF INFO list added (AI-generated speech by default); files
+    that already have one, or are not WAV, come back as they are."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE" or wav_info(data):
+        return data
+    body = data[:8 + struct.unpack("<I", data[4:8])[0]]  # no trailing bytes past RIFF's size
+    if len(body) % 2:
+        body += b"\x00"
+    extra = _info_chunk(info or AI_AUDIO_INFO)
+    return b"RIFF" + struct.pack("<I", len(body) - 8 + len(extra)) + body[8:] + extra
 
 
 def wav_info(data: bytes) -> dict[str, str]:

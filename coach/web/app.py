@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -29,6 +30,27 @@ STARTERS = (
 
 # Events only the page itself may call: hidden from Gradio's API and refused to its clients.
 UI_ONLY = "private"
+
+
+class MarkedAudio(gr.Audio):
+    """The coach's voice player: Gradio streams the spoken reply in pieces and then joins them
+    into one file (the player's download, WAV or MP3); that file is marked as AI-generated
+    (a RIFF INFO list, or an ID3 tag)."""
+
+    is_template = True  # drawn by the frontend as a plain gr.Audio
+
+    async def combine_stream(self, stream, desired_output_format=None, only_file=False):
+        out = await super().combine_stream(stream, desired_output_format, only_file)
+        path = Path(out.path)
+        if path.exists():
+            from ..voice.audio import id3_tag, mark_wav
+
+            data = path.read_bytes()
+            if path.suffix == ".wav":
+                path.write_bytes(mark_wav(data))
+            elif path.suffix == ".mp3" and not data.startswith(b"ID3"):
+                path.write_bytes(id3_tag() + data)
+        return out
 
 
 def leave_js() -> str:
@@ -165,7 +187,7 @@ def build(web: WebSessions) -> gr.Blocks:
             gr.Markdown("To talk instead of typing, tap the microphone in the message box.")
             voice_on = gr.Checkbox(label="Read the coach's replies aloud", value=False,
                                    elem_id="coach-voice-on")
-            speaker = gr.Audio(streaming=True, autoplay=True, interactive=False,
+            speaker = MarkedAudio(streaming=True, autoplay=True, interactive=False,
                                label="Coach's voice", elem_id="coach-speaker")
         with gr.Accordion("Check-in: how secure do you feel today?", open=False,
                           elem_id="coach-checkin-box") as ci_box:
