@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python benchmarks/bench_voice_latency.py [--llm scripted|local|openai] [--runs 3]
 
-Runs the same path as the web page (WebSessions.transcribe -> turn -> speak) in-process, with
+Runs the same path as the web page (WebSessions.transcribe -> turn, with LiveSpeech reading each
+sentence as soon as it is shown) in-process, with
 test clips spoken by Piper, in a temp COACH_HOME. Splits the time into speech to text, the
 engine turn (screening, retrieval, storage), the language model's first visible text, and
 the first synthesized sentence. Target with the scripted backend on 2 cores: <= 1.5 s.
@@ -27,33 +28,38 @@ CLIPS = [
 
 
 def run_once(web, wav: Path, state: dict) -> dict:
-    """One voice turn; returns the stage timings in seconds."""
-    from coach.engine import Delta, TurnResult
-
+    """One voice turn as the page runs it (transcribe, then the turn with LiveSpeech reading
+    each sentence as soon as it is shown); returns the stage timings in seconds."""
     t0 = time.perf_counter()
     text = web.transcribe(str(wav))
     t_stt = time.perf_counter()
-    first_text = None
-    result = None
-    for ev in web.coach.respond(state["session"], text):
-        if isinstance(ev, Delta) and first_text is None:
+    first_text = first_audio = t_engine = None
+    live = web.live_speech()
+    live.told = True  # the once-per-session spoken AI notice is not part of the latency
+    last = None
+    for view in web.turn(text, state.get("chat"), state, ""):
+        last = view
+        if view.said and first_text is None:
             first_text = time.perf_counter()
-        elif isinstance(ev, TurnResult):
-            result = ev
-    t_engine = time.perf_counter()
-    first_audio = None
-    for _rate, chunk in web.speak(result.reply):
-        if chunk.size:
-            first_audio = time.perf_counter()
-            break
+        if view.said_final:
+            t_engine = time.perf_counter()
+        if first_audio is None:
+            for _rate, chunk in live.chunks(view):
+                if chunk.size:
+                    first_audio = time.perf_counter()
+                    break
+    state.update(last.state)
+    state["chat"] = last.chat
+    t_engine = t_engine or time.perf_counter()
+    turns = web.coach.history(state["session"])
+    backend = turns[-1].backend if turns else "?"
     return {
         "stt": t_stt - t0,
         "engine": t_engine - t_stt,
         "llm_first": (first_text - t_stt) if first_text else float("nan"),
-        "llm_total": result.timings.get("llm", 0.0),
-        "tts_first": (first_audio or t_engine) - t_engine,
+        "tts_first": (first_audio - first_text) if first_audio and first_text else float("nan"),
         "total": (first_audio or t_engine) - t0,
-        "backend": result.backend,
+        "backend": backend,
         "heard": text,
     }
 
@@ -89,23 +95,21 @@ def main() -> int:
     voice.transcribe(str(clips[0]))  # load the speech models once, as a running server has
     next(iter(voice.synthesize_stream("Hello.")))
     load_voice = time.perf_counter() - t
-    sid, _welcome = coach.start_session()
-    run_once(web, clips[0], {"session": sid})  # warm caches, as any running server has
+    run_once(web, clips[0], {})  # warm caches, as any running server has
     print(f"backend {coach.backend_name}: engine load {load_engine:.1f}s, voice models load "
           f"{load_voice:.1f}s (once per server); load average now "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     rows = []
     for _ in range(args.runs):
-        sid, _welcome = coach.start_session()
-        state = {"session": sid}
+        state: dict = {}
         for wav in clips:
             rows.append(run_once(web, wav, state))
     coach.close()
-    keys = ["stt", "engine", "llm_first", "llm_total", "tts_first", "total"]
+    keys = ["stt", "engine", "llm_first", "tts_first", "total"]
     print(f"{'stage':<28} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
-    names = {"stt": "speech to text", "engine": "engine turn (incl. model)",
-             "llm_first": "  model: first visible text", "llm_total": "  model: total",
-             "tts_first": "first spoken sentence", "total": "voice to voice"}
+    names = {"stt": "speech to text", "engine": "whole reply shown",
+             "llm_first": "first visible text", "tts_first": "then first sentence spoken",
+             "total": "voice to voice"}
     for k in keys:
         vals = sorted(r[k] for r in rows if r[k] == r[k])
         if not vals:
@@ -113,9 +117,10 @@ def main() -> int:
             continue
         p95 = vals[min(len(vals) - 1, round(0.95 * (len(vals) - 1)))]
         print(f"{names[k]:<28} {statistics.median(vals):>7.3f} {p95:>7.3f} {vals[-1]:>7.3f}")
-    backends = sorted({r["backend"] for r in rows})
+    backends = {b: sum(r["backend"] == b for r in rows) for b in {r["backend"] for r in rows}}
     within = sum(r["total"] <= 1.5 for r in rows)
-    print(f"\n{len(rows)} turns, replies by {', '.join(backends)}; "
+    print(f"\n{len(rows)} turns, replies by "
+          f"{', '.join(f'{b} {n}' for b, n in sorted(backends.items()))}; "
           f"{within}/{len(rows)} within 1.5 s")
     print(f"example transcript: {rows[0]['heard']!r}; "
           f"load average {os.getloadavg()[0]:.1f}")

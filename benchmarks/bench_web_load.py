@@ -167,7 +167,8 @@ def ui_person(url: str, marker: str, turns: int, markers: list[str],
         text = _message(i, marker)
         t = time.perf_counter()
         try:
-            out = client.predict({"text": text, "files": []}, chat, "uk", False, api_name="/send")
+            out = client.predict({"text": text, "files": []}, chat, "uk", False, False,
+                                 api_name="/send")
             rep.latencies.append(time.perf_counter() - t)
         except Exception as exc:
             rep.errors.append(f"turn {i}: {type(exc).__name__}: {exc}")

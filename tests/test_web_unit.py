@@ -482,3 +482,32 @@ def test_the_first_reply_read_aloud_says_it_is_an_ai(web, monkeypatch):
     list(web.speak(v.state["reply"], v.state))
     assert said[0].startswith("Just so you know, I'm an AI coach, not a person")
     assert said[1] == v.state["reply"]  # once per session
+
+
+def test_a_reply_is_read_aloud_sentence_by_sentence_as_it_streams(index, monkeypatch):
+    import coach.voice as voice
+    from coach.llm.fake import ScriptedLLM
+    from coach.web.handlers import WebSessions
+
+    spoken = []
+    monkeypatch.setattr(voice, "synthesize_stream",
+                        lambda text: spoken.append(text) or iter([(16000, text)]))
+    c = make_coach(index, ScriptedLLM(["That sounds exhausting. Finding those messages can "
+                                       "knock the ground out from under you. It makes sense "
+                                       "to go slowly."] * 4), "us")
+    c.strategy = "full"
+    w = WebSessions(c)
+    v = final(w.turn("My husband cheated on me last year with a coworker, it ended in March",
+                     [], None, ""))
+    v = final(w.turn("I'm the one who was hurt. I still check his phone.", v.chat, v.state, ""))
+    live = w.live_speech()
+    heard = []
+    for view in w.turn("I keep replaying the night I found out", v.chat, v.state, ""):
+        got = [text for _rate, text in live.chunks(view)]
+        heard.append((view.said_final, got))
+    said_while_streaming = [g for final_view, g in heard if not final_view and g]
+    assert said_while_streaming, heard  # speech began before the reply was finished
+    assert spoken[0].startswith("Just so you know, I'm an AI coach")
+    whole = " ".join(spoken)
+    assert "That sounds exhausting." in whole and whole.count("That sounds exhausting.") == 1
+    c.close()

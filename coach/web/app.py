@@ -239,28 +239,36 @@ def build(web: WebSessions) -> gr.Blocks:
                     gr.update(open=True) if v.help_open else keep,  # a crisis reply opens help
                     gr.update(open=True) if v.plan_open else keep)
 
-        def on_send(message, history, st, reg, rem, request: gr.Request):
+        def on_send(message, history, st, reg, rem, aloud, request: gr.Request):
+            """A message from the box (typed, recorded or an audio file); with "read aloud" on,
+            each sentence of the reply is spoken as soon as it is shown."""
             user = web.user_of(request)
             text, audio = _message_parts(message)
+            quiet = tuple(gr.skip() for _ in turn_outputs)
             if audio:  # a recording from the microphone in the box, or an uploaded file
                 try:
                     heard = web.transcribe(audio)
                 except CoachError as exc:
                     gr.Warning(str(exc))  # what was typed stays; the unusable audio goes
-                    out = [gr.skip() for _ in turn_outputs]
+                    out = list(quiet)
                     out[turn_outputs.index(box)] = {"text": text, "files": []}
-                    yield tuple(out)
+                    yield (*out, None)
                     return
                 text = f"{text} {heard}".strip()
+            live = web.live_speech() if aloud else None
             try:
                 for v in web.turn(text, history, st, user, reg, rem):
-                    yield pack(v)
+                    yield (*pack(v), None)
+                    for chunk in (live.chunks(v) if live else ()):
+                        yield (*quiet, chunk)
             except CoachError as exc:
                 gr.Warning(str(exc))
 
         def on_starter(history, st, reg, rem, data: gr.SelectData, request: gr.Request):
             value = data.value if isinstance(data.value, dict) else {"text": data.value}
-            yield from on_send(str(value.get("text") or ""), history, st, reg, rem, request)
+            for out in on_send(str(value.get("text") or ""), history, st, reg, rem, False,
+                               request):
+                yield out[:-1]  # the starter's reply is read aloud after it (speak_args)
 
         def on_speak(st, on):
             if not on or not st or not st.get("reply"):
@@ -270,8 +278,9 @@ def build(web: WebSessions) -> gr.Blocks:
             except CoachError as exc:
                 gr.Warning(str(exc))
 
-        turn_args = dict(inputs=[box, chat, state, region, remember], outputs=turn_outputs,
-                         concurrency_id="turn", show_progress="hidden")
+        turn_args = dict(inputs=[box, chat, state, region, remember, voice_on],
+                         outputs=[*turn_outputs, speaker], concurrency_id="turn",
+                         show_progress="hidden")
         speak_args = dict(fn=on_speak, inputs=[state, voice_on], outputs=speaker,
                           concurrency_id="speech", concurrency_limit=2, show_progress="hidden",
                           api_visibility=UI_ONLY)
@@ -287,8 +296,7 @@ def build(web: WebSessions) -> gr.Blocks:
                               **turn_args),
                    box.submit(on_send, api_name="send_on_enter", api_visibility=UI_ONLY,
                               **turn_args)):
-            ev.then(**speak_args)
-            ev.then(**after)
+            ev.then(**after)  # (the reply was read aloud while it streamed)
         quick.click(None, js=leave_js())
 
         def on_stop(st, request: gr.Request):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class TurnView:
     running: bool | None = None  # a reply is being written (the Stop button shows)
     help_open: bool = False      # open the "Get help now" panel (a crisis reply)
     plan_open: bool = False      # open "Your plan" (the plan was just offered)
+    said: str | None = None      # the reply's text so far (for reading it aloud as it comes)
+    said_final: bool = False     # `said` is the whole reply
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -395,7 +398,7 @@ class WebSessions:
                 if isinstance(event, Delta):
                     shown += event.text
                     chat[-1] = {"role": "assistant", "content": shown}
-                    yield TurnView(chat=chat, state=state)
+                    yield TurnView(chat=chat, state=state, said=shown)
                 elif isinstance(event, TurnResult):
                     yield self._final(event, chat, state)
         finally:
@@ -419,7 +422,7 @@ class WebSessions:
         session = self.coach.session(result.session)
         return TurnView(
             chat=chat, state=state, stage=self.stage_markdown(result.stage, result.session),
-            running=False, help_open=bool(urgent), plan_open=result.route == "plan",
+            said=result.reply, said_final=True, running=False, help_open=bool(urgent), plan_open=result.route == "plan",
             plan=view.plan_markdown(result.plan, result.plan_agreed),
             help=self.help_markdown(session.region, urgent, result.safety.get("level", "")),
             quick_exit=True if result.quick_exit else None,
@@ -432,6 +435,10 @@ class WebSessions:
         from ..voice import transcribe
 
         return transcribe(audio).text
+
+    def live_speech(self) -> "LiveSpeech":
+        """Reads one reply aloud while it streams (see LiveSpeech)."""
+        return LiveSpeech(self)
 
     def speak(self, text: str, state: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
         """The reply as audio, one sentence at a time; the first reply read aloud in a session
@@ -446,6 +453,45 @@ class WebSessions:
 
 
 _TICK = object()
+# The end of a sentence: what can be read aloud before the rest of the reply exists.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
+
+
+class LiveSpeech:
+    """Reads a reply aloud as it is written: each sentence as soon as it is complete (and
+    checked: only text the page shows is read), the rest when the reply ends. The first reply
+    read aloud in a session starts by saying that this is an AI."""
+
+    def __init__(self, web: "WebSessions") -> None:
+        self.web = web
+        self.done = 0  # characters of the reply already read aloud
+        self.told = False
+
+    def chunks(self, view: TurnView) -> Iterator[tuple[int, Any]]:
+        """Audio for what `view` adds to the reply (nothing when no sentence is complete)."""
+        from ..voice import synthesize_stream
+
+        text = view.said
+        if text is None or len(text) <= self.done:
+            return
+        new = text[self.done:]
+        if not view.said_final:
+            ends = [m.end() for m in _SENTENCE_END.finditer(new)]
+            if not ends:
+                return
+            new = new[:ends[-1]]
+        self.done += len(new)
+        if not new.strip():
+            return
+        if not self.told:
+            self.told = True
+            sid = view.state.get("session")
+            notice = self.web.coach.spoken_notice(sid) if sid else ""
+            new = f"{notice} {new}" if notice else new
+        try:
+            yield from synthesize_stream(new)
+        except CoachError as exc:  # e.g. a piece with no words in it: nothing to say
+            log.info("not read aloud: %s", exc)
 
 
 def _text_of(value: Any) -> str:
