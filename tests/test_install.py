@@ -234,3 +234,14 @@ def test_the_wheel_works_without_the_source_tree(tmp_path):
     assert chat.returncode == 0, chat.stderr
     turns = [json.loads(line) for line in chat.stdout.splitlines() if line.strip()]
     assert len(turns) == 2 and all(t["reply"] for t in turns)
+
+
+def test_every_package_of_the_code_is_in_the_wheel():
+    """A new subpackage left out of pyproject's list works from the checkout but not installed."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "coach").rglob(
+        "__init__.py")}
+    assert found <= listed, f"missing from pyproject packages: {sorted(found - listed)}"
