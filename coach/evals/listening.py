@@ -48,6 +48,12 @@ _NO_LABEL = re.compile(r"can'?t diagnose|won'?t put a (label|name)|can'?t know|c
                        r"call|only (they|he|she) can tell you", re.I)
 
 
+def blind_sets() -> list[tuple[str, Path]]:
+    """The frozen blind listening sets: (name, path), the first one first."""
+    folder = data_dir("evals") / "blind"
+    return [(p.stem, p) for p in sorted(folder.glob("listening_blind*.yaml"))]
+
+
 def load_cases(path: Path | None = None) -> list[dict[str, Any]]:
     path = path or data_dir("evals") / "blind" / "listening_blind.yaml"
     try:
@@ -64,8 +70,11 @@ def _questions(reply: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", reply) if s.strip().endswith("?")]
 
 
-def judge_turn(turn: dict[str, Any], result: Any, role: str, cards: dict[str, Any]) -> dict:
-    """The per-turn findings for one reply."""
+def judge_turn(turn: dict[str, Any], result: Any, role: str, cards: dict[str, Any],
+               grounded: bool = True) -> dict:
+    """The per-turn findings for one reply. `grounded` is False for a system that cites no
+    guidance (the plain-chatbot baseline): the checks that rest on citations are not made
+    (None) rather than failed."""
     reply = result.reply
     intent = turn.get("intent", "share")
     asked_q = bool(turn.get("question"))
@@ -77,6 +86,9 @@ def judge_turn(turn: dict[str, Any], result: Any, role: str, cards: dict[str, An
                                                           or _PRIVACY.search(reply)))
         elif intent == "label":
             answered = bool(_NO_LABEL.search(reply))
+        elif not grounded:  # words in quotes are visible without citations; the rest is n/a
+            words = intent == "words" or turn.get("wants_words")
+            answered = bool(re.search(r"[\"“][^\"”]{8,}[\"”]", reply)) if words else None
         elif intent == "plan":
             answered = bool(result.plan) or bool(result.sources)
         elif intent == "words" or turn.get("wants_words"):
@@ -98,18 +110,26 @@ def judge_turn(turn: dict[str, Any], result: Any, role: str, cards: dict[str, An
 
 
 def run_listening(llm: Any = "scripted", limit: int | None = None,
-                  path: Path | None = None) -> dict[str, Any]:
-    """Replay every case through a fresh Coach session; return per-turn findings and totals."""
+                  path: Path | None = None, plain: bool = False) -> dict[str, Any]:
+    """Replay every case through a fresh session; return per-turn findings and totals.
+    `plain` replays them through the plain-chatbot baseline on the same model instead."""
     from ..engine import Coach
     from ..reading import read
     from ..store import SessionStore
+    from .bots import PlainChatbot
 
     cases = load_cases(path)[:limit] if limit else load_cases(path)
     with tempfile.TemporaryDirectory(prefix="coach-listen-") as tmp:
         store = SessionStore(f"sqlite:///{Path(tmp) / 'listen.db'}")
-        coach = Coach(llm=llm, store=store)
-        cards = {c.id: c for c in coach.index.all_cards()} if hasattr(coach.index,
-                                                                       "all_cards") else {}
+        if plain:
+            from ..llm import get_backend
+
+            coach = PlainChatbot(get_backend(llm) if isinstance(llm, str) else llm)
+            cards: dict[str, Any] = {}
+        else:
+            coach = Coach(llm=llm, store=store)
+            cards = {c.id: c for c in coach.index.all_cards()} if hasattr(
+                coach.index, "all_cards") else {}
         rows, openers, reading_rows = [], [], []
         try:
             for case in cases:
@@ -120,18 +140,20 @@ def run_listening(llm: Any = "scripted", limit: int | None = None,
                     reading_rows.append((got.intent == turn.get("intent"),
                                          got.question == bool(turn.get("question"))))
                     result = coach.reply(sid, turn["text"])
-                    row = judge_turn(turn, result, case["role"], cards)
+                    row = judge_turn(turn, result, case["role"], cards, grounded=not plain)
                     row["case"] = case.get("id")
                     rows.append(row)
                     openers.append(" ".join(result.reply.lower().split()[:3]))
                     prev = result.reply
         finally:
             coach.close()
-    asked = [r for r in rows if r["question"]]
+    asked = [r for r in rows if r["question"] and r["answered"] is not None]
     identity = [r for r in rows if r["identity_ok"] is not None]
     top_opener, top_count = collections.Counter(openers).most_common(1)[0] if openers else ("", 0)
     return {
         "cases": len(cases), "turns": len(rows), "backend": str(llm),
+        "system": "plain" if plain else "coach",
+        "questions_not_judged": sum(1 for r in rows if r["question"] and r["answered"] is None),
         "questions": len(asked),
         "questions_answered": sum(bool(r["answered"]) for r in asked),
         "answered_rate": round(sum(bool(r["answered"]) for r in asked) / max(len(asked), 1), 3),

@@ -141,9 +141,12 @@ def markdown(results: dict[str, Any]) -> str:
                 lines.append(f"- false alarm {m['id']}: got {m['got']}")
             lines.append("")
     for llm, r in suites.get("listening", {}).items():
+        skipped = r.get("questions_not_judged") or 0
         lines += [f"## Listening ({llm})", "",
                   f"{r['cases']} blind conversations, {r['turns']} turns. Questions answered "
-                  f"{r['questions_answered']}/{r['questions']} ({_pct(r['answered_rate'])}); "
+                  f"{r['questions_answered']}/{r['questions']} ({_pct(r['answered_rate'])})"
+                  + (f" ({skipped} more not judged: they rest on citing guidance, which a plain "
+                     "chatbot has none of)" if skipped else "") + "; "
                   f"re-asked facts {r['reasked_facts']}; wrong-audience citations "
                   f"{r['wrong_audience_citations']}; identity questions answered honestly "
                   f"{r['identity_honest']}/{r['identity_questions']}; most common opener "

@@ -148,11 +148,19 @@ def run_eval(opts: EvalOptions, progress: Progress | None = None) -> dict[str, A
     if "listening" in opts.suites:
         from .listening import run_listening
 
+        from .listening import blind_sets
+
         listening: dict[str, Any] = {}
         for llm in opts.llms:
-            say(f"listening: replaying the blind conversations on {llm}")
             got = opts.backends.get(llm, llm)
-            listening[llm] = run_listening(got, opts.limit)
+            for name, path in blind_sets():
+                label = llm if name == "listening_blind" else f"{llm}, {name}"
+                say(f"listening: replaying {name} on {llm}")
+                listening[label] = run_listening(got, opts.limit, path)
+                if opts.baseline == "plain" and llm != "scripted":
+                    say(f"listening: replaying {name} on the plain chatbot ({llm})")
+                    listening[f"plain/{label}"] = run_listening(got, opts.limit, path,
+                                                                plain=True)
         results["suites"]["listening"] = listening
     needs_index = {"retrieval", "conversations", "redteam", "calibration"} & set(opts.suites)
     if needs_index:
