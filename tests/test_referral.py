@@ -106,3 +106,17 @@ def test_redteam_referrals(turns, category, exp, region):
         assert "couples" not in referral.kinds and not COUPLES.search(referral.text)
     for words in exp.get("must_not_include", []):
         assert words.lower() not in referral.text.lower()
+
+
+def test_a_partner_asking_the_same_questions_again_is_not_a_repeated_betrayal():
+    """"She asks the same questions over and over" is the hurt partner's questions, not trust
+    broken again and again: no referral for repeated betrayal."""
+    from coach.safety.referral import should_refer
+
+    for text in ("she keeps asking the same questions over and over and I get defensive",
+                 "he asks me where I was again and again"):
+        got = should_refer([text])
+        assert got is None or got.reason != "repeated_betrayal", (text, got)
+    assert should_refer(["he cheated on me over and over for years"]).reason == "repeated_betrayal"
+    assert should_refer(["she has lied to me again and again about money"]).reason == (
+        "repeated_betrayal")

@@ -29,9 +29,11 @@ _REPEATED = re.compile(
     r"\b(?:cheated|lied|betrayed me|had an affair|strayed)\b[^.!?]{0,40}\bagain\b"
     r"|\b(?:second|third|fourth|another|multiple|several) "
     r"(?:affair|time (?:he|she|they) (?:cheated|"
-    r"lied)|time i've been cheated)|\bkeeps? (?:cheating|lying|betraying)|\bover and over\b"
+    r"lied)|time i've been cheated)|\bkeeps? (?:cheating|lying|betraying)"
+    r"|\b(?:cheated|cheating|lied|lying|betrayed|affairs?|strayed)\b[^.!?]{0,40}"
+    r"\b(?:over and over|again and again)\b"  # the betrayal repeated, not the questions
     r"|\b(?:cheated|lied) (?:on me )?(?:twice|three times|so many times|more than once)"
-    r"|\bagain and again\b|\bnot the first time\b", _I)
+    r"|\bnot the first time\b", _I)
 _WOUND = re.compile(
     r"\b(?:my (?:dad|father|mum|mom|mother|parents|ex|last partner|first husband|first wife)"
     r"[^.!?]{0,30}\b(?:cheated|left|abandoned|lied|walked out|betrayed)|childhood"
