@@ -100,10 +100,12 @@ def scripted_reflection(text: str, turn: int) -> str:
 
 
 def pick_question(card: Card, state: SessionState) -> str:
-    for q in card.questions:
+    """The card's next question for this person ('' when none of them suits this person)."""
+    fitting = card.questions_for(state.role)
+    for q in fitting:
         if q not in state.asked:
             return q
-    return card.questions[0] if card.questions else ""
+    return fitting[0] if fitting else ""
 
 
 def stage_name(stage: str) -> str:

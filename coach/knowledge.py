@@ -58,6 +58,7 @@ class Card:
     answers: tuple[str, ...] = ()     # questions, in users' words, that the card answers
     say: tuple[str, ...] = ()         # phrasings the person could use with their partner
     actions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (role, things to do this week)
+    question_roles: tuple[tuple[str, ...], ...] = ()  # per question: the roles it suits (() all)
 
     @property
     def text(self) -> str:
@@ -78,6 +79,18 @@ class Card:
             return True
         return role == self.audience
 
+    def questions_for(self, role: str) -> tuple[str, ...]:
+        """The questions that are right to ask this person: a question written for one kind of
+        person ("what could you do reliably this week?") is never put to another; while the
+        role is not known, only questions that suit every role the card fits."""
+        out = []
+        for i, q in enumerate(self.questions):
+            suits = self.question_roles[i] if i < len(self.question_roles) else ()
+            if not suits or (role in suits if role in ROLES else
+                             set(self.fits or ROLES) <= set(suits)):
+                out.append(q)
+        return tuple(out)
+
     def actions_for(self, role: str) -> tuple[str, ...]:
         return dict(self.actions).get(role, ())
 
@@ -86,7 +99,8 @@ class Card:
         raw = "\x1f".join(
             [self.title, self.stage, self.audience, ",".join(self.topics), self.tip,
              "\x1e".join(self.questions), self.body, self.origin, ",".join(self.fits),
-             "\x1e".join(self.answers), "\x1e".join(self.say), repr(self.actions)]
+             "\x1e".join(self.answers), "\x1e".join(self.say), repr(self.actions),
+             repr(self.question_roles) if any(self.question_roles) else ""]
         )
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
@@ -162,7 +176,7 @@ def parse_card(path: Path) -> Card:
         raise bad("sources", "must be a list of seed file names, or 'none'")
     sources = [] if sources in (["none"], []) else sources
     tip = meta.get("tip") or ""
-    questions = _as_list(meta.get("questions")) or []
+    questions, question_roles = _questions(meta.get("questions"), bad)
     if stage != "safety":
         if not isinstance(tip, str) or not tip.strip():
             raise bad("tip", "is required outside the safety stage (one plain sentence)")
@@ -196,9 +210,36 @@ def parse_card(path: Path) -> Card:
         id=card_id, title=meta["title"].strip(), stage=stage, topics=tuple(topics),
         audience=audience, sources=tuple(sources), body=body, tip=tip.strip(),
         questions=tuple(q.strip() for q in questions), path=str(path),
+        question_roles=question_roles if any(question_roles) else (),
         fits=tuple(fits), answers=tuple(a.strip() for a in answers),
         say=tuple(x.strip() for x in say), actions=tuple(actions),
     )
+
+
+def _questions(raw, bad) -> tuple[list[str], tuple[tuple[str, ...], ...]]:
+    """`questions`: each a string (it suits everyone the card fits) or {ask: text, for: roles}."""
+    if raw is None:
+        return [], ()
+    if isinstance(raw, (str, dict)):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise bad("questions", "must be a list of questions")
+    texts, roles = [], []
+    for item in raw:
+        if isinstance(item, dict):
+            ask, suits = item.get("ask"), _as_list(item.get("for") or [])
+            if not isinstance(ask, str) or not ask.strip() or not suits or any(
+                    r not in ROLES for r in suits):
+                raise bad("questions", "a question with `for` needs `ask` (text) and `for` "
+                                       f"(a list of roles: {', '.join(ROLES)})")
+            texts.append(ask)
+            roles.append(tuple(suits))
+        elif isinstance(item, str):
+            texts.append(item)
+            roles.append(())
+        else:
+            raise bad("questions", "each question is text, or {ask: text, for: [roles]}")
+    return texts, tuple(roles)
 
 
 def load_cards(directory: Path | None = None) -> LoadResult:

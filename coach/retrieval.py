@@ -100,7 +100,8 @@ def _meta(card: Card) -> dict[str, Any]:
         "tip": card.tip, "questions": "\n".join(card.questions), "hash": card.content_hash,
         "origin": card.origin, "path": card.path,
         "extra": json.dumps({"fits": card.fits, "answers": card.answers, "say": card.say,
-                             "actions": [[r, list(a)] for r, a in card.actions]}),
+                             "actions": [[r, list(a)] for r, a in card.actions],
+                             "question_roles": [list(r) for r in card.question_roles]}),
     }
 
 
@@ -120,6 +121,7 @@ def _card_from(id_: str, doc: str, meta: dict[str, Any]) -> Card:
         fits=tuple(extra.get("fits", ())), answers=tuple(extra.get("answers", ())),
         say=tuple(extra.get("say", ())),
         actions=tuple((r, tuple(a)) for r, a in extra.get("actions", ())),
+        question_roles=tuple(tuple(r) for r in extra.get("question_roles", ())),
     )
 
 

@@ -111,3 +111,28 @@ def test_user_files_are_chunked_and_stage_inferred(tmp_path):
     assert all(word_count(c.body) <= 200 for c in chunks)
     assert len({c.id for c in chunks}) == len(chunks)
     assert infer_stage("nothing in particular here") == "understand"
+
+
+def test_a_question_for_one_role_is_never_put_to_another(tmp_path):
+    from coach.compose import pick_question
+    from coach.flow import SessionState
+    from coach.knowledge import load_cards
+
+    body = " ".join(["Small reliable things done every day slowly rebuild trust."] * 12)
+    (tmp_path / "c.md").write_text(
+        "---\nid: reliable\ntitle: Reliable\nstage: consistency\ntopics: [consistency]\n"
+        "audience: both\nsources: none\ntip: Small things count.\nfits: [hurt_partner, "
+        "partner_who_broke_trust]\nquestions:\n  - ask: What could you do reliably this week?\n"
+        "    for: [partner_who_broke_trust]\n  - Which small things have felt reassuring?\n"
+        f"---\n{body}\n", encoding="utf-8")
+    result = load_cards(tmp_path)
+    assert not result.errors, result.errors
+    card = result.cards[0]
+    hurt = SessionState(role="hurt_partner")
+    broke = SessionState(role="partner_who_broke_trust")
+    assert pick_question(card, hurt) == "Which small things have felt reassuring?"
+    assert pick_question(card, broke) == "What could you do reliably this week?"
+    assert pick_question(card, SessionState()) == "Which small things have felt reassuring?"
+    (tmp_path / "c.md").write_text((tmp_path / "c.md").read_text().replace(
+        "for: [partner_who_broke_trust]", "for: [nobody]"), encoding="utf-8")
+    assert "questions" in load_cards(tmp_path).errors[0]

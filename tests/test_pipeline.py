@@ -150,3 +150,15 @@ def test_stop_ends_a_streaming_reply_and_the_model_stops(coach_home):
     assert after["stage"] == before["stage"] and after["user_turns"] == before["user_turns"]
     assert after["asked"] == before["asked"]
     c.close()
+
+
+def test_the_hurt_partner_is_never_asked_what_she_could_do_to_be_reliable(coach):
+    """Found talking as the hurt partner: the answer to "how will I know he's changed?" came
+    from the right card but ended with its question for the partner who broke trust."""
+    sid, _ = coach.start_session()
+    coach.reply(sid, "my husband had an emotional affair with a coworker, I found out three "
+                     "weeks ago from his ipad. he says it's over")
+    result = coach.reply(sid, "How will I know if he's actually changed?")
+    assert result.route == "answer_question" and result.sources
+    assert "could do reliably" not in result.reply
+    assert "promise only what you are sure" not in result.reply
