@@ -116,7 +116,7 @@ def test_the_web_players_joined_file_is_marked_whatever_its_format(tmp_path, mon
     import gradio as gr
 
     from coach.voice.audio import id3_comment, id3_tag, mark_wav
-    from coach.web.app import MarkedAudio
+    from coach.web.app import marked_player
 
     plain = to_wav_bytes(16000, np.zeros(800, dtype=np.float32))  # as Gradio joins a stream
     marked = mark_wav(plain)
@@ -133,7 +133,8 @@ def test_the_web_players_joined_file_is_marked_whatever_its_format(tmp_path, mon
         return type("Joined", (), {"path": str(target)})()
 
     monkeypatch.setattr(gr.Audio, "combine_stream", joined)
-    asyncio.run(MarkedAudio(streaming=True, interactive=False).combine_stream([b""], "wav"))
+    player = marked_player(gr.Audio(streaming=True, interactive=False))
+    asyncio.run(player.combine_stream([b""], "wav"))
     assert "AI-generated" in wav_info(target.read_bytes())["ICMT"]
 
 

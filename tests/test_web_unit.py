@@ -511,3 +511,20 @@ def test_a_reply_is_read_aloud_sentence_by_sentence_as_it_streams(index, monkeyp
     whole = " ".join(spoken)
     assert "That sounds exhausting." in whole and whole.count("That sounds exhausting.") == 1
     c.close()
+
+
+def test_building_the_page_writes_nothing_into_the_code(index, tmp_path):
+    """Gradio writes a .pyi stub beside any module that subclasses a component: in an
+    installed, read-only copy that would fail, so the page subclasses none."""
+    from pathlib import Path
+
+    import coach.web as web_pkg
+    from coach.web.app import build
+    from coach.web.handlers import WebSessions
+
+    before = sorted(Path(web_pkg.__file__).parent.iterdir())
+    c = make_coach(index)
+    build(WebSessions(c))
+    c.close()
+    assert sorted(Path(web_pkg.__file__).parent.iterdir()) == before
+    assert not list(Path(web_pkg.__file__).parent.glob("*.pyi"))

@@ -32,15 +32,15 @@ STARTERS = (
 UI_ONLY = "private"
 
 
-class MarkedAudio(gr.Audio):
-    """The coach's voice player: Gradio streams the spoken reply in pieces and then joins them
-    into one file (the player's download, WAV or MP3); that file is marked as AI-generated
-    (a RIFF INFO list, or an ID3 tag)."""
+def marked_player(player: gr.Audio) -> gr.Audio:
+    """The coach's voice player, marking what it keeps: Gradio streams the spoken reply in
+    pieces and then joins them into one file (the player's download, WAV or MP3); that file is
+    marked as AI-generated (a RIFF INFO list, or an ID3 tag). (Wrapped on the instance: a
+    subclass of a Gradio component makes Gradio write a .pyi file beside this module.)"""
+    joined = player.combine_stream
 
-    is_template = True  # drawn by the frontend as a plain gr.Audio
-
-    async def combine_stream(self, stream, desired_output_format=None, only_file=False):
-        out = await super().combine_stream(stream, desired_output_format, only_file)
+    async def combine_stream(stream, desired_output_format=None, only_file=False):
+        out = await joined(stream, desired_output_format, only_file)
         path = Path(out.path)
         if path.exists():
             from ..voice.audio import id3_tag, mark_wav
@@ -51,6 +51,9 @@ class MarkedAudio(gr.Audio):
             elif path.suffix == ".mp3" and not data.startswith(b"ID3"):
                 path.write_bytes(id3_tag() + data)
         return out
+
+    player.combine_stream = combine_stream
+    return player
 
 
 def leave_js() -> str:
@@ -187,8 +190,8 @@ def build(web: WebSessions) -> gr.Blocks:
             gr.Markdown("To talk instead of typing, tap the microphone in the message box.")
             voice_on = gr.Checkbox(label="Read the coach's replies aloud", value=False,
                                    elem_id="coach-voice-on")
-            speaker = MarkedAudio(streaming=True, autoplay=True, interactive=False,
-                               label="Coach's voice", elem_id="coach-speaker")
+            speaker = marked_player(gr.Audio(streaming=True, autoplay=True, interactive=False,
+                                             label="Coach's voice", elem_id="coach-speaker"))
         with gr.Accordion("Check-in: how secure do you feel today?", open=False,
                           elem_id="coach-checkin-box") as ci_box:
             rating = gr.Slider(0, 10, value=5, step=1, elem_id="coach-rating",
