@@ -74,8 +74,11 @@ def browser():
 
 @pytest.fixture
 def page(browser, server, request):
-    """A fresh browser profile (its own Gradio session) that records requests to other hosts."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    """A fresh browser profile (its own Gradio session) that records requests to other hosts;
+    1280x1000 unless a test asks for another size (indirect parametrisation)."""
+    width, height = getattr(request, "param", (1280, 1000))
+    ctx = browser.new_context(viewport={"width": width, "height": height},
+                              accept_downloads=True)
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     pg.outside = []
@@ -432,6 +435,8 @@ def _rows(pg) -> int:
     return pg.locator("#coach-chat .message-row").count()
 
 
+@pytest.mark.parametrize("page", [(1366, 900), (390, 844)], indirect=True,
+                         ids=["desktop", "phone"])
 def test_undo_retry_and_edit_the_last_message(page, server):
     send(page, "My wife had an affair last year and I found out from her phone")
     second = "I check her phone every night now and I hate it"
@@ -513,8 +518,9 @@ def slow_server(tmp_path_factory):
         model.close()
 
 
-def test_stop_ends_a_slow_reply_and_the_model_stops_writing(browser, slow_server):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+@pytest.mark.parametrize("size", [(1366, 900), (390, 844)], ids=["desktop", "phone"])
+def test_stop_ends_a_slow_reply_and_the_model_stops_writing(browser, slow_server, size):
+    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     model = slow_server["model"]
@@ -522,6 +528,7 @@ def test_stop_ends_a_slow_reply_and_the_model_stops_writing(browser, slow_server
         pg.goto(slow_server["url"])
         box = pg.locator("#coach-input textarea")
         box.wait_for()
+        start = model.sent  # (the slow model is shared by the tests of this module)
         box.fill("Can we talk about communication? We keep fighting about the same thing.")
         box.press("Enter")
         stop = pg.locator("#coach-stop")
@@ -536,13 +543,13 @@ def test_stop_ends_a_slow_reply_and_the_model_stops_writing(browser, slow_server
         pg.wait_for_timeout(1500)
         sent = model.sent
         pg.wait_for_timeout(1500)
-        assert model.sent == sent < len(SLOW_REPLY)  # the model was told to stop, and did
+        assert model.sent == sent < start + len(SLOW_REPLY)  # told to stop, the model did
         assert not stop.is_visible()
         assert "Sentence 39" not in pg.inner_text("#coach-chat")
         assert "remote model" in pg.inner_text("#coach-status")
         assert "built-in guidance" not in pg.inner_text("#coach-status")  # the model wrote it
         ARTIFACTS.mkdir(exist_ok=True)
-        pg.screenshot(path=str(ARTIFACTS / "web-stopped-390x844.png"))
+        pg.screenshot(path=str(ARTIFACTS / f"web-stopped-{size[0]}x{size[1]}.png"))
     finally:
         ctx.close()
 
