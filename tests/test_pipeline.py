@@ -162,3 +162,17 @@ def test_the_hurt_partner_is_never_asked_what_she_could_do_to_be_reliable(coach)
     assert result.route == "answer_question" and result.sources
     assert "could do reliably" not in result.reply
     assert "promise only what you are sure" not in result.reply
+
+
+def test_guidance_for_one_role_waits_until_the_role_is_sure():
+    """One reading, even an exact one, can be wrong ("I lied to her about it" from the hurt
+    partner); guidance written for one kind of person waits for a second, agreeing reading."""
+    from coach.flow import SessionState
+    from coach.turn.guidance import sure_role
+
+    assert sure_role(SessionState()) == "unknown"
+    once = SessionState(role="hurt_partner", role_evidence={"hurt_partner": 1.0})
+    assert sure_role(once) == "unknown"
+    twice = SessionState(role="hurt_partner", role_evidence={"hurt_partner": 1.8,
+                                                             "partner_who_broke_trust": 0.4})
+    assert sure_role(twice) == "hurt_partner"

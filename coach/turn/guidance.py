@@ -88,11 +88,13 @@ class Guidance:
         would stop.
         """
         query = text[-1500:]
+        role = sure_role(state)
         hits = self.search(out, query, k=k + len(state.used_cards) + 4, stage=stages,
-                           audience=state.audience, include_user=include_user)
+                           audience=state.audience if role != "unknown" else None,
+                           include_user=include_user)
         cards = [h.card for h in hits if h.card.id not in state.used_cards
-                 and (h.card.origin != "curated" or h.card.fits_role(state.role))]
-        if not cards and state.role == "unknown" and set(stages) != set(COACHING_STAGES):
+                 and (h.card.origin != "curated" or h.card.fits_role(role))]
+        if not cards and role == "unknown" and set(stages) != set(COACHING_STAGES):
             # Nothing here fits everyone yet: a card from any stage that does, rather than one
             # that may have been written for the other partner.
             return self.cards(out, text, list(COACHING_STAGES), state, k + 8, include_user)[:k]
@@ -119,6 +121,20 @@ class Guidance:
                     self.index = NoIndex(str(exc))
                     self.retry_at = time.monotonic() + INDEX_RETRY_S
         return self.index
+
+
+# How much reading evidence a role needs before guidance written for that role alone is given:
+# more than one exact statement ("I cheated on her") alone gives: an exact statement and a
+# confident reading that agrees, or several confident readings.
+ROLE_SURE = 1.6
+
+
+def sure_role(state: SessionState) -> str:
+    """The session's role when it is certain enough to act on, else "unknown" (guidance that
+    fits everyone): a wrong first guess must never hand someone the other partner's card."""
+    if state.role == "unknown":
+        return "unknown"
+    return state.role if state.role_evidence.get(state.role, 0.0) >= ROLE_SURE else "unknown"
 
 
 class NoIndex:
