@@ -66,8 +66,24 @@ def prompts() -> dict[str, Any]:
     return _load("coach")
 
 
+# A feeling that belongs to someone else ("she's devastated", "my husband seems angry") is not
+# the writer's, and is not reflected back to them as theirs.
+_OTHERS_FEELING = re.compile(
+    r"\b(she|he|they|my (wife|husband|partner|girlfriend|boyfriend|fianc[eé]e?|ex))\s*"
+    r"(is|'s|was|were|are|'re|seems?|seemed|looks?|looked|felt|feels?|got|gets|sounds?)\s+"
+    r"(\w+\s+){0,2}$", re.I)
+
+
 def detect_feelings(text: str) -> list[str]:
-    return [name for name, pat in _FEELINGS if pat.search(text)]
+    """The feelings the writer names about themselves."""
+    out = []
+    for name, pat in _FEELINGS:
+        for m in pat.finditer(text):
+            clause = re.split(r"[,.;!?]|\b(?:and|but)\b", text[max(0, m.start() - 40):m.start()])[-1]
+            if not _OTHERS_FEELING.search(clause):
+                out.append(name)
+                break
+    return out
 
 
 def _situation(text: str) -> str:

@@ -353,3 +353,15 @@ def test_the_hurt_partner_is_not_asked_who_broke_the_trust_after_saying_it(coach
                          "meeting for lunch for months and she never told me.")
     assert "whether the trust was broken by your partner, by you" not in r.reply
     assert coach.session(sid).role == "hurt_partner"
+
+
+def test_the_partners_feeling_is_not_reflected_as_the_writers():
+    """Found talking as the partner who broke trust: "she's devastated" came back as "you're
+    feeling hurt"."""
+    from coach.compose import detect_feelings, scripted_reflection
+
+    text = "I cheated on my girlfriend and told her a month ago. she's devastated"
+    assert "hurt" not in detect_feelings(text)
+    assert "hurt" not in scripted_reflection(text, 0).lower()
+    assert detect_feelings("he hurt me so much") == ["hurt"]  # what was done to the writer
+    assert detect_feelings("my wife is hurt and I feel guilty") == ["guilty"]
