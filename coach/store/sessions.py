@@ -412,11 +412,7 @@ class SessionStore:
     def set_feedback(self, session_id: str, turn_idx: int, value: str | None) -> None:
         """What the person thought of one reply ("Like", "Dislike" or a reason); None clears."""
         with write_tx(self._engine) as conn:
-            self._get_session(conn, session_id)
-            row = conn.execute(select(_turns.c.role).where(
-                (_turns.c.session_id == session_id) & (_turns.c.idx == turn_idx))).first()
-            if row is None or row.role != "assistant":
-                raise InputError("Feedback can only be given on one of the coach's replies.")
+            self._check_reply_turn(conn, session_id, turn_idx)
             where = (_feedback.c.session_id == session_id) & (_feedback.c.turn_idx == turn_idx)
             kept = conn.execute(select(_feedback.c.comment).where(where)).scalar()
             conn.execute(delete(_feedback).where(where))
@@ -426,6 +422,14 @@ class SessionStore:
                     value=" ".join(str(value).split())[:FEEDBACK_MAX], created_at=_now(),
                     comment=kept))
 
+    def _check_reply_turn(self, conn, session_id: str, turn_idx: int) -> None:
+        """Feedback is only for the coach's own replies in an existing session."""
+        self._get_session(conn, session_id)
+        row = conn.execute(select(_turns.c.role).where(
+            (_turns.c.session_id == session_id) & (_turns.c.idx == turn_idx))).first()
+        if row is None or row.role != "assistant":
+            raise InputError("Feedback can only be given on one of the coach's replies.")
+
     def set_feedback_comment(self, session_id: str, turn_idx: int, comment: str) -> None:
         """Add the person's own words to their feedback on one reply (a reply with no like or
         dislike yet gets the value "Comment")."""
@@ -433,11 +437,7 @@ class SessionStore:
         if not words:
             raise InputError("The comment is empty: write a few words, or leave it.")
         with write_tx(self._engine) as conn:
-            self._get_session(conn, session_id)
-            row = conn.execute(select(_turns.c.role).where(
-                (_turns.c.session_id == session_id) & (_turns.c.idx == turn_idx))).first()
-            if row is None or row.role != "assistant":
-                raise InputError("Feedback can only be given on one of the coach's replies.")
+            self._check_reply_turn(conn, session_id, turn_idx)
             where = (_feedback.c.session_id == session_id) & (_feedback.c.turn_idx == turn_idx)
             done = conn.execute(update(_feedback).where(where).values(comment=words))
             if done.rowcount == 0:
