@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -38,23 +39,22 @@ def _wait_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
     raise RuntimeError("coach serve did not come up")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def _serving(home: Path, llm: str, **env_extra: str):
+    """`coach serve --llm LLM` on a free port with its own COACH_HOME, stopped afterwards."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian chromium is not installed")
-    home = tmp_path_factory.mktemp("web_home")
     port = free_port()
-    env = child_env(COACH_HOME=str(home), COACH_REGION="uk", COACH_QUICK_EXIT_URL=
-                    "https://www.bbc.com/weather")
+    env = child_env(COACH_HOME=str(home), COACH_REGION="uk", **env_extra)
     for key in ("COACH_AUTH", "COACH_AUTH_FILE"):
         env.pop(key, None)
     log = open(home / "serve.log", "w")
-    proc = subprocess.Popen([COACH, "serve", "--llm", "scripted", "--port", str(port)],
+    proc = subprocess.Popen([COACH, "serve", "--llm", llm, "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_up(url, proc)
-        yield {"url": url, "home": home}
+        yield url
     finally:
         proc.terminate()
         try:
@@ -62,6 +62,13 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("web_home")
+    with _serving(home, "scripted", COACH_QUICK_EXIT_URL="https://www.bbc.com/weather") as url:
+        yield {"url": url, "home": home}
 
 
 @pytest.fixture(scope="module")
@@ -491,30 +498,16 @@ SLOW_REPLY = ["That sounds ", "really hard. "] + [
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory):
     """`coach serve` in front of a model that writes slowly (one piece every 0.2 s)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
     from fake_openai import FakeServer
 
     model = FakeServer(tokens=SLOW_REPLY)
     model.trickle = 0.2
     home = tmp_path_factory.mktemp("slow_home")
-    port = free_port()
-    env = child_env(COACH_HOME=str(home), COACH_REGION="uk", OPENAI_BASE_URL=model.url,
-                    OPENAI_API_KEY="k", COACH_MODEL="fake-model", COACH_LLM_TIMEOUT="60")
-    log = open(home / "serve.log", "w")
-    proc = subprocess.Popen([COACH, "serve", "--llm", "openai", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_up(url, proc)
-        yield {"url": url, "home": home, "model": model}
+        with _serving(home, "openai", OPENAI_BASE_URL=model.url, OPENAI_API_KEY="k",
+                      COACH_MODEL="fake-model", COACH_LLM_TIMEOUT="60") as url:
+            yield {"url": url, "home": home, "model": model}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         model.close()
 
 

@@ -502,9 +502,9 @@ def test_a_reply_is_read_aloud_sentence_by_sentence_as_it_streams(index, monkeyp
     v = final(w.turn("I'm the one who was hurt. I still check his phone.", v.chat, v.state, ""))
     live = w.live_speech()
     heard = []
-    for view in w.turn("I keep replaying the night I found out", v.chat, v.state, ""):
-        got = [text for _rate, text in live.chunks(view)]
-        heard.append((view.said_final, got))
+    for shown in w.turn("I keep replaying the night I found out", v.chat, v.state, ""):
+        got = [text for _rate, text in live.chunks(shown)]
+        heard.append((shown.said_final, got))
     said_while_streaming = [g for final_view, g in heard if not final_view and g]
     assert said_while_streaming, heard  # speech began before the reply was finished
     assert spoken[0].startswith("Just so you know, I'm an AI coach")
