@@ -480,15 +480,22 @@ def test_undo_retry_and_edit_the_last_message(page, server):
     page.wait_for_timeout(2000)
     chat = page.inner_text("#coach-chat")
     assert "some nights" in chat and second not in chat
-    # the store keeps what the person kept: the export has the edited message only
+    # the store keeps what the person kept: the export has the edited message only (the turn
+    # is stored when its reply ends, which on a busy machine can be after the page shows it)
     env = child_env(COACH_HOME=str(server["home"]))
-    listed = json.loads(subprocess.run([COACH, "sessions", "list", "--json"],
-                                       capture_output=True, text=True, timeout=60,
-                                       env=env).stdout)
-    newest = listed[0]["id"] if isinstance(listed, list) else listed["sessions"][0]["id"]
-    exported = subprocess.run([COACH, "sessions", "export", newest], capture_output=True,
-                              text=True, timeout=60, env=env).stdout
-    assert "some nights" in exported and second not in exported
+    deadline, exported, why = time.monotonic() + 30, "", ""
+    while time.monotonic() < deadline and "some nights" not in exported:
+        listed = json.loads(subprocess.run([COACH, "sessions", "list", "--json"],
+                                           capture_output=True, text=True, timeout=60,
+                                           env=env).stdout)
+        newest = listed[0]["id"]
+        done = subprocess.run([COACH, "sessions", "export", newest], capture_output=True,
+                              text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        exported, why = done.stdout, (listed, done.stderr)
+        if "some nights" not in exported:
+            time.sleep(1)
+    assert "some nights" in exported and second not in exported, why
 
 
 SLOW_REPLY = ["That sounds ", "really hard. "] + [
