@@ -302,6 +302,21 @@ def test_a_database_from_a_newer_version_is_refused_plainly(db_url):
         SessionStore(db_url)
 
 
+def test_reading_while_the_server_writes_does_not_wait(coach_home, monkeypatch):
+    """`coach sessions list/export` beside a busy server: opening the store takes no write lock."""
+    import coach.store.db as db
+
+    url = f"sqlite:///{coach_home / 'coach.db'}"
+    with SessionStore(url) as server:
+        s = server.create_session(title="kept")
+        server.add_user_turn(s.id, "words the server wrote")
+        monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+        with db.write_tx(server.engine) as busy:  # the server, mid-write
+            busy.execute(text("SELECT 1"))
+            with SessionStore(url) as reader:
+                assert "words the server wrote" in reader.export(s.id)
+
+
 # -- SQLite specifics -----------------------------------------------------------------------
 
 def test_the_default_database_is_private_and_durable(coach_home):

@@ -27,11 +27,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     select,
     text,
 )
 
-from .db import StoreError, write_tx
+from .db import StoreError, read_tx, write_tx
 
 # Any fixed number: PostgreSQL processes starting at once queue on this lock.
 _PG_LOCK_KEY = 0x7C0AC4
@@ -257,6 +258,10 @@ TABLES = METADATA.tables
 
 def migrate(engine: Engine) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now (often none)."""
+    if _up_to_date(engine):
+        # The usual case: no write lock, so `coach sessions list` beside a busy server
+        # neither waits for it nor makes it wait.
+        return []
     with write_tx(engine) as conn:
         if conn.dialect.name == "postgresql":
             # SQLite's BEGIN IMMEDIATE already serialises; PostgreSQL needs an explicit lock.
@@ -279,3 +284,15 @@ def migrate(engine: Engine) -> list[str]:
             )
             now_applied.append(name)
         return now_applied
+
+
+def _up_to_date(engine: Engine) -> bool:
+    """True when every known migration is recorded (read only; False if unsure)."""
+    try:
+        with read_tx(engine) as conn:
+            if not inspect(conn).has_table(MIGRATIONS_TABLE.name):
+                return False
+            done = set(conn.scalars(select(MIGRATIONS_TABLE.c.name)))
+    except StoreError:
+        return False
+    return done == {name for name, _ in MIGRATIONS}
