@@ -87,6 +87,9 @@ class SessionState:
     abuse_raised: bool = False
     self_harm_step: int = 0          # which safety question the self-harm protocol asks next
     cleared: list[str] = field(default_factory=list)  # risks the person said are past
+    # risks that already had the urgent protocol; while they stay urgent only in the light of
+    # earlier messages, later turns follow up (the safety questions) instead of repeating it
+    urgent_given: list[str] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)  # what the person already told us
     role_evidence: dict[str, float] = field(default_factory=dict)  # summed reading confidence
     check_in: str = ""  # the category the coach just asked about directly (awaiting an answer)

@@ -60,6 +60,28 @@ def test_risk_keeps_the_conversation_on_safety_until_the_person_is_safe(coach):
     assert later.route == "safety_follow_up" and later.resources
 
 
+def test_urgent_risk_carried_by_earlier_messages_is_followed_up_not_repeated(coach, monkeypatch):
+    """After the urgent protocol, a turn that is urgent only in the light of what came before
+    gets the follow-up (the next safety question), not the whole protocol again; a new urgent
+    message gets the protocol again."""
+    real = pipeline.screen
+    crisis = "I have the pills lined up and tonight is the night"
+
+    def carried(text, history=None):  # the conversation-level reading keeps it urgent
+        alone = real(text)
+        if history and crisis in history and not alone.is_risk:
+            return Screening("self_harm", "urgent", ("earlier in this conversation",))
+        return real(text, history)
+
+    monkeypatch.setattr(pipeline, "screen", carried)
+    sid, _ = coach.start_session()
+    assert coach.reply(sid, crisis).route == "urgent_safety"
+    later = coach.reply(sid, "I don't know what I want anymore")
+    assert later.route == "safety_follow_up" and later.resources, later.reply
+    again = coach.reply(sid, "I'm going to kill myself tonight")
+    assert again.route == "urgent_safety"
+
+
 def test_plan_route_offers_steps_from_what_was_discussed(coach):
     sid, _ = coach.start_session()
     for text in ("My wife cheated on me last year and it ended in March",
