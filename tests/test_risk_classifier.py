@@ -9,8 +9,15 @@ import sys
 import pytest
 
 from coach.engine import Coach
-from coach.safety import screen
-from coach.safety.classifier import DATA, chunks, default_model, hashed_ngrams, tokens
+from coach.safety import patterns, screen
+from coach.safety.classifier import (
+    DATA,
+    Reading,
+    chunks,
+    default_model,
+    hashed_ngrams,
+    tokens,
+)
 from coach.safety.protocols import check_in_answer
 
 
@@ -42,9 +49,7 @@ def test_shipped_model_and_its_metrics():
 
 @pytest.mark.parametrize("text,category", [
     ("If he leaves me I'll end it. I already know which bridge.", "self_harm"),
-    pytest.param("he said if i leave he'll post the private pics of me everywhere", "abuse",
-                 marks=pytest.mark.xfail(strict=True, reason="known miss: the classifier reads "
-                                         "0.82, below the 0.9 it needs alone (issue 12 note)")),
+    ("he said if i leave he'll post the private pics of me everywhere", "abuse"),
     ("I want to put a GPS thing under her car", "surveillance"),
 ])
 def test_risk_in_new_words_is_noticed(text, category):
@@ -52,20 +57,44 @@ def test_risk_in_new_words_is_noticed(text, category):
     assert s.category == category and s.level != "none", s
 
 
-@pytest.mark.parametrize("text", [
-    "I'm not suicidal, just exhausted by all the arguing",
-    "he has never hit me, he just sulks",
-    "I'm going to end it with her tonight, I can't keep pretending",
-    "hello",
-    "My husband cheated on me with a coworker",
+@pytest.mark.parametrize("text,category", [
+    ("he pinned me to the floor by my throat on saturday and said next time he won't stop",
+     "abuse"),
+    pytest.param("ive saved up enough of my sleeping tablets, sunday when hes away", "self_harm",
+                 marks=pytest.mark.xfail(strict=True, reason="known miss (issue 12 note): no "
+                                         "pattern knows these words and the classifier reads "
+                                         "it below the 0.93 it needs to ask")),
 ])
-def test_curated_decisions_and_plain_talk_are_not_overruled(text):
-    assert not screen(text).is_risk
+def test_the_classifier_alone_can_say_urgent(text, category):
+    assert not patterns.scan(text)  # no curated rule knows these words
+    s = screen(text)
+    assert (s.category, s.level) == (category, "urgent"), s
 
 
-def test_pattern_verdict_is_raised_to_urgent_when_the_classifier_reads_it_so():
-    s = screen("I'm pregnant and he punched me in the stomach last night")
-    assert (s.category, s.level) == ("abuse", "urgent")
+def test_strangulation_in_second_language_english_is_noticed():
+    s = screen("my husband he push me to wall and close my breath with his hand, "
+               "I am pregnant 5 month")
+    assert s.category == "abuse" and s.level != "none", s
+
+
+def test_several_messages_read_together_act_or_say_nothing():
+    """A vague sense of risk across several messages is mostly the earlier messages' own: the
+    joined reading acts (concern, urgent) or stays quiet; only one message alone is asked about."""
+    model = default_model()
+    heads = {h: 0.0 for h in model.heads}
+    unsure = Reading({**heads, "abuse": 0.94, "abuse:concern": 0.9})
+    assert model.level(unsure)[:2] == ("abuse", "check_in")
+    assert model.level(unsure, acting_only=True)[:2] == ("none", "none")
+    sure = Reading({**heads, "abuse": 0.99, "abuse:concern": 0.9, "abuse:urgent": 0.95})
+    assert model.level(sure, acting_only=True)[:2] == ("abuse", "urgent")
+
+
+def test_the_classifier_never_lowers_a_pattern_verdict():
+    # it reads these as ordinary; the patterns' verdicts stand
+    threat = screen("He threatened to hurt me if I ever looked at his phone.")
+    assert threat.category == "abuse" and threat.is_risk, threat
+    plan = screen("I'm planning to take my life on our anniversary so he never forgets")
+    assert (plan.category, plan.level) == ("self_harm", "urgent")
 
 
 def test_check_in_answers():

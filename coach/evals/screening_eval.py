@@ -133,16 +133,20 @@ def evaluate_conversations(cases: list[ConversationCase]) -> dict[str, Any]:
     return evaluate_screening(as_messages, got)
 
 
-SETS = {"labelled": "screening", "holdout": "screening_holdout", "blind": "blind/risk_blind"}
+SETS = {"labelled": "screening", "holdout": "screening_holdout", "blind": "blind/risk_blind",
+        "blind2": "blind/risk_blind2"}
+CONVERSATION_SETS = {"blind_conversations": "blind/risk_blind_conversations",
+                     "blind2_conversations": "blind/risk_blind2_conversations"}
 
 
 def run_screening(limit: int | None = None) -> dict[str, Any]:
     """The labelled set, the hold-out set and the frozen blind sets, each reported apart."""
     folder = data_dir("evals")
     out: dict[str, Any] = {}
-    conversations = folder / "blind" / "risk_blind_conversations.jsonl"
-    if conversations.exists():
-        out["blind_conversations"] = evaluate_conversations(load_conversation_cases(conversations))
+    for part, name in CONVERSATION_SETS.items():
+        path = folder / f"{name}.jsonl"
+        if path.exists():
+            out[part] = evaluate_conversations(load_conversation_cases(path))
     for part, name in SETS.items():
         path = folder / f"{name}.jsonl"
         if not path.exists():

@@ -209,21 +209,28 @@ class RiskModel:
                 probs[cat + suffix] = top.probs[cat + suffix]
         return Reading(probs)
 
-    def level(self, reading: Reading) -> tuple[str, str, float]:
+    def level(self, reading: Reading, acting_only: bool = False) -> tuple[str, str, float]:
         """(category, level, probability) from a reading alone, with the shipped thresholds.
 
-        At `strong` or above the level heads decide (concern; check_in where they say less;
-        urgent only with a pattern behind it, see `urgent`); between `check_in` and `strong`
-        the coach asks rather than acts, in the categories where a question makes sense.
+        At `strong` or above the level heads decide (urgent from `urgent_alone`, else concern;
+        check_in where they say less); between `check_in` and `strong` the coach asks rather
+        than acts, in the categories where a question makes sense (not with `acting_only`: the
+        reading of several messages together, where a vague sense of risk is mostly the earlier
+        messages' own).
         """
         category, p = reading.category()
         if p >= self.thresholds.get("strong", 0.8):
+            # Alone, urgent needs the category head sure and the urgent head surer still
+            # (no urgent_alone threshold in an older model file: never urgent alone).
+            if reading.probs[category + ":urgent"] >= self.thresholds.get("urgent_alone", 2.0):
+                return category, "urgent", p
             if reading.probs[category + ":concern"] >= self.thresholds.get("concern", 0.5):
                 return category, "concern", p
             if category in CHECK_IN_CATEGORIES:
-                return category, "check_in", p
+                return ("none", "none", p) if acting_only else (category, "check_in", p)
             return category, "concern", p
-        if p >= self.thresholds.get("check_in", 0.5) and category in CHECK_IN_CATEGORIES:
+        if (p >= self.thresholds.get("check_in", 0.5) and category in CHECK_IN_CATEGORIES
+                and not acting_only):
             return category, "check_in", p
         return "none", "none", p
 

@@ -7,10 +7,11 @@ Two layers, both deterministic:
 2. Similarity to labelled examples (data/examples.yaml, see similarity.py) with the offline
    MiniLM embeddings. Only for messages the patterns left at `none` that still contain risk
    vocabulary; it can raise them to `concern`, never to `urgent`, and never lowers a verdict.
-3. The trained classifier (classifier.py, trained by train.py on ~7,600 labelled messages):
-   alone it asks (check_in) from a probability of 0.7 and acts (concern) from 0.97; behind a
-   pattern it may raise the level to urgent. It never overrules a curated decision (a negated
-   or excluded rule, an idiom, media talk): patterns.vetoed_categories.
+3. The trained classifier (classifier.py, trained by train.py on ~12,500 labelled messages):
+   alone it asks (check_in) from 0.85 and acts from 0.95 (urgent when its urgent head is sure);
+   behind a pattern it may raise the level to urgent. It never overrules a curated
+   decision (a negated or excluded rule, an idiom, media talk): patterns.vetoed_categories.
+   Thresholds ship with the model (docs/safety-classifier.md has the table).
 Conversation level: the last CONTEXT_TURNS user messages are also read together with the new
 one, so a disclosure that leans on earlier turns is caught.
 
@@ -83,11 +84,12 @@ def _pattern_hits(text: str) -> tuple[_patterns.Hit, ...]:
     return tuple(_patterns.scan(text))
 
 
-def _classifier_verdict(text: str, backing: Screening = NONE, may_raise: bool = True) -> Screening:
+def _classifier_verdict(text: str, backing: Screening = NONE, may_raise: bool = True,
+                        joined: bool = False) -> Screening:
     """The trained classifier's verdict on one message, next to what the patterns found.
 
     Alone, the classifier acts from its `strong` threshold and asks (check_in) below it. Where
-    a pattern already fired, it may only raise that verdict to urgent when it reads the same
+    a pattern already fired, it may raise that verdict to urgent when it reads the same
     category as urgent (e.g. violence during pregnancy that the pattern rated a concern).
     """
     from .classifier import default_model
@@ -100,7 +102,7 @@ def _classifier_verdict(text: str, backing: Screening = NONE, may_raise: bool = 
                 f"the trained classifier reads it as urgent "
                 f"({reading.probs[backing.category + ':urgent']:.2f})",))
         return backing
-    category, level, p = model.level(reading)
+    category, level, p = model.level(reading, acting_only=joined)
     if level == "none" or category in _patterns.vetoed_categories(text):
         return backing
     reason = (f"{_SEMANTIC_REASON[category]} (trained classifier, {p:.2f})" if level != "check_in"
@@ -206,7 +208,7 @@ def screen(text: str, history: Sequence[str] | None = None, *, semantic: bool = 
     if semantic and history and text.strip():
         # The last few messages read together: a disclosure that leans on earlier turns.
         together = "\n".join([*history[-CONTEXT_TURNS:], text])
-        joined = _classifier_verdict(_windows(together)[0], current)
+        joined = _classifier_verdict(_windows(together)[0], current, joined=True)
         if joined.rank > current.rank:
             context_read = True
             current = Screening(joined.category, joined.level, tuple(

@@ -36,12 +36,25 @@ from .types import CATEGORIES, LEVEL_RANK, LEVELS
 TRAIN_FILE = DATA / "risk_train.jsonl"  # hand-written + generated (scripts/gen_risk_train.py)
 # A second hand-written pass: hard benign twins (denials, idioms, safe objects) and risk said
 # in words that risk lists rarely hold.
-MORE_FILES = (DATA / "risk_train_hand2.jsonl",)
+# Then seven files from separate writing passes, none of which saw the patterns, the other
+# files or any eval set: hand3 by category (self-harm and medical; abuse; children, harm to
+# others and surveillance), hand4 by how risk is said (long messages with risk in the middle;
+# unusual words, slang and second-language English; hard benign twins and unsure messages;
+# children and harm to others again), and hand5: children in ordinary family life (custody
+# that works, step-children, babies), so everyday parenting talk is not read as danger.
+MORE_FILES = (DATA / "risk_train_hand2.jsonl",
+              *(DATA / f"risk_train_hand3_{part}.jsonl" for part in ("selfharm", "abuse", "others")),
+              *(DATA / f"risk_train_hand4_{part}.jsonl"
+                for part in ("long", "words", "twins", "kids_harm")),
+              DATA / "risk_train_hand5_family.jsonl")
 # Ordinary coaching messages (the reading's labelled set) add plain traffic as benign examples;
 # the few that the patterns flag are left out rather than guessed at.
 BENIGN_FILE = Path(__file__).resolve().parent.parent / "data" / "reading_train.jsonl"
 # Everyday messages about trust (affairs, worry, arguments, breakups), written as benign.
 ORDINARY_FILE = DATA / "ordinary_messages.jsonl"
+# More everyday traffic (short replies, questions about privacy, "thank you, I'll think about
+# it"): without it the classifier read "who actually reads this?" as a risk.
+EXTRA_BENIGN_FILE = BENIGN_FILE.with_name("reading_extra.jsonl")
 METRICS_FILE = DATA / "risk_model.json"
 SEED = 20261201
 FOLDS = 5
@@ -54,15 +67,20 @@ BATCH = 128
 DROPOUT = 0.3
 WEIGHT_DECAY = 1e-4
 MLP_LR = 2e-3
-# Chosen on the out-of-fold scores, the older labelled and hold-out sets and the scripted
-# conversation scenarios (never on the blind set). With no pattern behind it the classifier is
-# over-confident on ordinary worries ("he mentions her every day and I get a knot in my
-# stomach" read 0.81 abuse), so alone it asks (check_in) only from 0.9 and acts (concern, never
-# urgent) from 0.97; with a pattern behind it, it may raise the level to urgent.
-THRESHOLDS = {"strong": 0.97, "check_in": 0.9, "concern": 0.5, "urgent": 0.5}
+# Chosen on the older labelled and hold-out sets, the first blind set (used as a development
+# set from this version on, as totals only), the scripted scenarios and ordinary traffic (the
+# listening sets' messages): never on the second blind set, which measures them. Alone, the
+# classifier asks (check_in) from 0.93 and acts from 0.97: concern, or urgent when its urgent
+# head reads 0.7 or more. Reading several messages together, it only acts (from 0.97). Behind
+# a pattern it may raise the level to urgent; it never lowers a pattern's verdict (that was
+# tried: it read "He threatened to hurt me if I ever looked at his phone" as ordinary). Lower
+# thresholds (ask from 0.85, act from 0.95) caught more on the development set but asked
+# ordinary messages ("how am i meant to believe anything he says now") about suicide.
+THRESHOLDS = {"strong": 0.97, "check_in": 0.93, "concern": 0.5, "urgent": 0.5,
+              "urgent_alone": 0.7}
 
 
-def ordinary_messages(paths: tuple[Path, ...] = (BENIGN_FILE, ORDINARY_FILE)
+def ordinary_messages(paths: tuple[Path, ...] = (BENIGN_FILE, ORDINARY_FILE, EXTRA_BENIGN_FILE)
                       ) -> list[dict[str, str]]:
     """Benign examples from everyday coaching messages (none that the patterns flag)."""
     from .patterns import scan
@@ -285,7 +303,8 @@ def verdict_metrics(model: RiskModel, probs: np.ndarray, rows: list[dict[str, st
 def train(path: Path = TRAIN_FILE, log=print) -> tuple[RiskModel, dict[str, Any]]:
     started = time.monotonic()
     rows = load_examples(path)
-    blob = b"".join(f.read_bytes() for f in (path, *MORE_FILES, BENIGN_FILE, ORDINARY_FILE)
+    blob = b"".join(f.read_bytes() for f in (path, *MORE_FILES, BENIGN_FILE, ORDINARY_FILE,
+                                             EXTRA_BENIGN_FILE)
                     if f.exists())
     digest = hashlib.sha256(blob).hexdigest()[:16]
     log(f"train: {len(rows)} examples from {path.name} ({digest}); embedding…")
