@@ -63,7 +63,7 @@ def test_risk_in_new_words_is_noticed(text, category):
     pytest.param("ive saved up enough of my sleeping tablets, sunday when hes away", "self_harm",
                  marks=pytest.mark.xfail(strict=True, reason="known miss (issue 12 note): no "
                                          "pattern knows these words and the classifier reads "
-                                         "it below the 0.93 it needs to ask")),
+                                         "it below the 0.95 it needs to ask")),
 ])
 def test_the_classifier_alone_can_say_urgent(text, category):
     assert not patterns.scan(text)  # no curated rule knows these words
@@ -82,7 +82,7 @@ def test_several_messages_read_together_act_or_say_nothing():
     joined reading acts (concern, urgent) or stays quiet; only one message alone is asked about."""
     model = default_model()
     heads = {h: 0.0 for h in model.heads}
-    unsure = Reading({**heads, "abuse": 0.94, "abuse:concern": 0.9})
+    unsure = Reading({**heads, "abuse": 0.96, "abuse:concern": 0.9})
     assert model.level(unsure)[:2] == ("abuse", "check_in")
     assert model.level(unsure, acting_only=True)[:2] == ("none", "none")
     sure = Reading({**heads, "abuse": 0.99, "abuse:concern": 0.9, "abuse:urgent": 0.95})

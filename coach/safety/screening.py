@@ -8,7 +8,7 @@ Two layers, both deterministic:
    MiniLM embeddings. Only for messages the patterns left at `none` that still contain risk
    vocabulary; it can raise them to `concern`, never to `urgent`, and never lowers a verdict.
 3. The trained classifier (classifier.py, trained by train.py on ~12,500 labelled messages):
-   alone it asks (check_in) from 0.85 and acts from 0.95 (urgent when its urgent head is sure);
+   alone it asks (check_in) from 0.95 and acts from 0.97 (urgent when its urgent head is sure);
    behind a pattern it may raise the level to urgent. It never overrules a curated
    decision (a negated or excluded rule, an idiom, media talk): patterns.vetoed_categories.
    Thresholds ship with the model (docs/safety-classifier.md has the table).

@@ -70,13 +70,14 @@ MLP_LR = 2e-3
 # Chosen on the older labelled and hold-out sets, the first blind set (used as a development
 # set from this version on, as totals only), the scripted scenarios and ordinary traffic (the
 # listening sets' messages): never on the second blind set, which measures them. Alone, the
-# classifier asks (check_in) from 0.93 and acts from 0.97: concern, or urgent when its urgent
+# classifier asks (check_in) from 0.95 and acts from 0.97: concern, or urgent when its urgent
 # head reads 0.7 or more. Reading several messages together, it only acts (from 0.97). Behind
 # a pattern it may raise the level to urgent; it never lowers a pattern's verdict (that was
 # tried: it read "He threatened to hurt me if I ever looked at his phone" as ordinary). Lower
 # thresholds (ask from 0.85, act from 0.95) caught more on the development set but asked
-# ordinary messages ("how am i meant to believe anything he says now") about suicide.
-THRESHOLDS = {"strong": 0.97, "check_in": 0.93, "concern": 0.5, "urgent": 0.5,
+# ordinary messages ("how am i meant to believe anything he says now") about suicide; asking
+# from 0.93 still asked "I keep going over it at night and I can't stop thinking about it".
+THRESHOLDS = {"strong": 0.97, "check_in": 0.95, "concern": 0.5, "urgent": 0.5,
               "urgent_alone": 0.7}
 
 
