@@ -55,6 +55,7 @@ ORDINARY_FILE = DATA / "ordinary_messages.jsonl"
 # More everyday traffic (short replies, questions about privacy, "thank you, I'll think about
 # it"): without it the classifier read "who actually reads this?" as a risk.
 EXTRA_BENIGN_FILE = BENIGN_FILE.with_name("reading_extra.jsonl")
+BENIGN_FILES = (BENIGN_FILE, ORDINARY_FILE, EXTRA_BENIGN_FILE)
 METRICS_FILE = DATA / "risk_model.json"
 SEED = 20261201
 FOLDS = 5
@@ -81,8 +82,7 @@ THRESHOLDS = {"strong": 0.97, "check_in": 0.95, "concern": 0.5, "urgent": 0.5,
               "urgent_alone": 0.7}
 
 
-def ordinary_messages(paths: tuple[Path, ...] = (BENIGN_FILE, ORDINARY_FILE, EXTRA_BENIGN_FILE)
-                      ) -> list[dict[str, str]]:
+def ordinary_messages(paths: tuple[Path, ...] = BENIGN_FILES) -> list[dict[str, str]]:
     """Benign examples from everyday coaching messages (none that the patterns flag)."""
     from .patterns import scan
 
@@ -304,9 +304,7 @@ def verdict_metrics(model: RiskModel, probs: np.ndarray, rows: list[dict[str, st
 def train(path: Path = TRAIN_FILE, log=print) -> tuple[RiskModel, dict[str, Any]]:
     started = time.monotonic()
     rows = load_examples(path)
-    blob = b"".join(f.read_bytes() for f in (path, *MORE_FILES, BENIGN_FILE, ORDINARY_FILE,
-                                             EXTRA_BENIGN_FILE)
-                    if f.exists())
+    blob = b"".join(f.read_bytes() for f in (path, *MORE_FILES, *BENIGN_FILES) if f.exists())
     digest = hashlib.sha256(blob).hexdigest()[:16]
     log(f"train: {len(rows)} examples from {path.name} ({digest}); embedding…")
     X = features([r["text"] for r in rows])

@@ -256,6 +256,9 @@ _v7_columns(METADATA)
 TABLES = METADATA.tables
 
 
+_KNOWN = frozenset(name for name, _ in MIGRATIONS)
+
+
 def migrate(engine: Engine) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now (often none)."""
     if _up_to_date(engine):
@@ -268,8 +271,7 @@ def migrate(engine: Engine) -> list[str]:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         MIGRATIONS_TABLE.create(conn, checkfirst=True)
         done = set(conn.scalars(select(MIGRATIONS_TABLE.c.name)))
-        known = {name for name, _ in MIGRATIONS}
-        if done - known:
+        if done - _KNOWN:
             raise StoreError(
                 "The session database was written by a newer version of Trust Coach; "
                 "please update Trust Coach to open it."
@@ -295,4 +297,4 @@ def _up_to_date(engine: Engine) -> bool:
             done = set(conn.scalars(select(MIGRATIONS_TABLE.c.name)))
     except StoreError:
         return False
-    return done == {name for name, _ in MIGRATIONS}
+    return done == _KNOWN
